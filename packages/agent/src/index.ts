@@ -1,0 +1,11 @@
+export { createAgent, type Agent, type AgentOptions, type ScheduleScan, type ScanReason } from './agent.js';
+export { postPaths, type PostOptions, type PostResult } from './post-paths.js';
+export { agentStatePaths, resolveAgentSettings, defaultSpoolDir, spoolHostName, type AgentStatePaths, type AgentSettings, type AgentInputConfig } from './settings.js';
+export type { AgentMetrics, AgentCounters } from './metrics.js';
+export type { AgentStateJson, SegmentStateJson, ScanRequestJson } from './checkpoint/agent-state.js';
+export { readAgentState } from './checkpoint/agent-state.js';
+export type { ProgressJson, ProgressReport, ParkedSeq } from './progress/progress-tracker.js';
+export { readProgressFile } from './progress/progress-consumer.js';
+export type { Clock } from './clock.js';
+export * from './scan/index.js';
+export * from './watch/index.js';

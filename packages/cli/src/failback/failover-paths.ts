@@ -1,0 +1,15 @@
+import { join, resolve } from 'node:path';
+import { stateDirFor, type Config } from '@hpcmirror/core';
+
+/** Where failover and failback keep their logs and the T0 manifest: `<forward state_dir>/failover/`. */
+export function failoverDirOf(forward: Pick<Config, 'state_dir' | 'flow'>): string {
+  return join(resolve(stateDirFor(forward)), 'failover');
+}
+
+export function failoverJournalOf(forward: Pick<Config, 'state_dir' | 'flow'>): string {
+  return join(failoverDirOf(forward), 'failover.json');
+}
+
+export function failbackJournalOf(forward: Pick<Config, 'state_dir' | 'flow'>): string {
+  return join(failoverDirOf(forward), 'failback.json');
+}

@@ -1,0 +1,14 @@
+export * from './errors.js';
+export * from './logger.js';
+export * from './free-port.js';
+export * from './process-control.js';
+export * from './proc-scan.js';
+export * from './rabbitmq.js';
+export { CONSUMER_TIMEOUT_MS } from './rabbitmq-files.js';
+export * from './sshd.js';
+export { SSH_HOST_ALIAS } from './sshd-files.js';
+export { shellJoin, shellQuote } from './shell-quote.js';
+export * from './services.js';
+export * from './sandbox-state.js';
+export * from './sandbox.js';
+export { readJsonFile, writeJsonAtomic } from './state-file.js';

@@ -1,0 +1,6 @@
+export * from './transport.js';
+export * from './errors.js';
+export { createTransport, type TransportConfig } from './create-transport.js';
+export { createLocalTransport, type LocalTransportConfig } from './local/local-transport.js';
+export { createSftpTransport, type SftpTransportConfig } from './sftp/sftp-transport.js';
+export { createRsyncTransport, type RsyncTransportConfig } from './rsync/rsync-transport.js';

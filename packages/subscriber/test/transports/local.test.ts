@@ -1,0 +1,4 @@
+import { createLocalTransport } from '../../src/transports/index.js';
+import { runTransportConformance } from './conformance.js';
+
+runTransportConformance('local', async () => createLocalTransport());
