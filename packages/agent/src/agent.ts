@@ -437,6 +437,8 @@ class SpoolAgent extends EventEmitter implements Agent {
       const intent: ChangeIntent = { kind: 'typed', path: c.path, eventNs: c.eventNs, ...(c.stat && { stat: c.stat }) };
       if (!(await this.#announce(intent))) return;
       this.#limbo.delete(c.path.toString('latin1'));
+      // A checkpoint taken while it was in limbo still lists it: the next one must not.
+      this.#stateChanged = true;
     }
   }
 

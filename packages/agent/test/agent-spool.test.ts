@@ -155,7 +155,10 @@ describe('agent: spool records to v03 messages (real broker)', () => {
     await until(() => { const c = agent.metrics(); return c.lossMarkers === 1 && c.dirtySetSize === 1 && c.segmentsDeleted === 1; }, 30_000).catch(() => undefined);
     const m = agent.metrics();
     expect(m).toMatchObject({ lossMarkers: 1, dirtySetSize: 1, segmentsDeleted: 1 });
-    const st = JSON.parse(readFileSync(join(s.state, 'agent-state.json'), 'utf8'));
+    // The checkpoint trails the in-memory set by up to checkpointMs.
+    const readState = () => JSON.parse(readFileSync(join(s.state, 'agent-state.json'), 'utf8'));
+    await until(() => readState().dirty.length === 1, 5_000).catch(() => undefined);
+    const st = readState();
     expect(st.scans).toMatchObject([{ sinceNs: '1795000000123456789', reason: 'loss' }]);
     expect(st.dirty).toMatchObject([{ holders: [['hpc1', process.pid]] }]);
     await agent.stop();
