@@ -11,8 +11,8 @@ import { killService } from './mirror-checks.js';
 
 /**
  * The failback drill (issue 8, semantics.md "Catch-up, failover and failback"), on a real sandbox
- * (broker, agents, winnows, subscribers; local transport to keep it short): the mirror runs; the
- * forward subscriber falls behind so pre-outage announcements stay queued; the primary "fails"
+ * (broker, agents, winnows, subscribers; local transport by default, to keep it short): the
+ * mirror runs; the forward subscriber falls behind so pre-outage announcements stay queued; the primary "fails"
  * (its agent and winnow die, its directory becomes unreachable); `failover`; a workload on the
  * secondary under the shim (new files, overwrites, renames, deletes); the primary returns with
  * files changed during the outage; a failback over the delete cap stops before changing anything;
@@ -21,9 +21,13 @@ import { killService } from './mirror-checks.js';
  *
  * HPCM_DRILL_REVERSE_CAP=1 runs it with the reverse queue capped at one message per shard: the
  * outage overflows it, and failback must say so and reconcile with a full scan of the secondary.
+ * HPCM_DRILL_TRANSPORT=sftp runs it with the forward flow over the sandbox's sshd: failback then
+ * checks the primary, keeps conflict copies and deletes over SFTP, as between two clusters
+ * (packages/cli/test/primary-writer.test.ts covers those writes against the real sshd in every run).
  */
 const REVERSE_CAP = process.env.HPCM_DRILL_REVERSE_CAP;
-const sb = new SandboxUnderTest('local');
+const TRANSPORT = (process.env.HPCM_DRILL_TRANSPORT ?? 'local') as 'local' | 'sftp';
+const sb = new SandboxUnderTest(TRANSPORT);
 const read = (p: string): string => readFileSync(p, 'utf8');
 
 function shimOn(config: string, cwd: string, script: string): Promise<CliResult> {
@@ -53,6 +57,17 @@ async function stopSandboxService(name: string): Promise<void> {
 
 const began = Date.now();
 const mark = (what: string): void => { if (process.env.HPCM_DRILL_TIMES) process.stderr.write(`drill ${((Date.now() - began) / 1000).toFixed(1)} s: ${what}\n`); };
+
+/** The plan file's paths by kind (copy, conflict, delete); the test's names need no decoding. */
+function planLines(file: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of read(file).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split('\t');
+    (out[f[0]!] ??= []).push(f[f.length - 1]!);
+  }
+  return out;
+}
 
 const conflictCopies = (dir: string, name: string): string[] => readdirSync(dir).filter((n) => n.startsWith(`${name}.hpcm-conflict-`));
 
@@ -114,16 +129,19 @@ describe('failback drill', () => {
     mark('secondary workload, primary back');
     const plan = await hpcmirror(['failback', '--plan', '--sandbox', sb.dir, '--json']);
     expect(plan.code, plan.stderr).toBe(0);
-    const p = JSON.parse(plan.stdout) as { conflicts: string[]; deletes: { path: string }[]; updates: string[] };
-    expect(p.conflicts.sort()).toEqual(['d/f1', 'd/f5']);
-    expect(p.deletes.map((d) => d.path).sort()).toEqual(['d/f2', 'd/f3', 'gone1', 'olddir', 'olddir/z']);
-    expect(p.updates).toEqual(expect.arrayContaining(['d/f1', 'd/f5', 'd/f2-renamed', 'd/s-new', 'sdir/deep']));
+    const p = JSON.parse(plan.stdout) as { file: string; conflicts: number; deletes: number };
+    const planned = planLines(p.file);
+    expect(planned.conflict!.sort()).toEqual(['d/f1', 'd/f5']);
+    expect(planned.delete!.sort()).toEqual(['d/f2', 'd/f3', 'gone1', 'olddir', 'olddir/z']);
+    expect(planned.copy).toEqual(expect.arrayContaining(['d/f1', 'd/f5', 'd/f2-renamed', 'd/s-new', 'sdir/deep']));
+    expect([p.conflicts, p.deletes]).toEqual([2, 5]);
 
     mark('plan');
     // Over the delete cap: stops before changing anything.
     const capped = await hpcmirror(['failback', '--run', '--sandbox', sb.dir, '--max-delete', '1']);
     expect(capped.code).toBe(1);
     expect(capped.stderr).toMatch(/HPM_FAILBACK_DELETE_CAP|more than the cap of 1/);
+    expect(capped.stdout).toMatch(TRANSPORT === 'sftp' ? /primary is reachable and writable \(over SFTP\)/ : /\(mounted here\)/);
     expect(existsSync(join(sb.src, 'd/f3'))).toBe(true);
     expect(read(join(sb.src, 'd/f5'))).toBe('primary-outage-5\n');
 

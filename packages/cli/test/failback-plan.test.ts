@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalTransport } from '@hpcmirror/subscriber';
 import { compareOptions } from '../src/mirror-sides.js';
-import { localPrimaryWriter } from '../src/failback/primary-writer.js';
+import { checkPlanFile, readPlan, type PlanLine } from '../src/failback/plan-file.js';
 import { buildPlan, deleteCap } from '../src/failback/reconcile-plan.js';
 import { StepJournal } from '../src/failback/step-journal.js';
 import { readManifest, writeManifest } from '../src/failback/t0-manifest.js';
@@ -15,6 +15,13 @@ import { computeT0 } from '../src/failback/t0-point.js';
 const dir = mkdtempSync(join(tmpdir(), 'hpcm-failback-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/** The plan file's lines of one kind, as text (deletes as `path type`). */
+async function planned(file: string, kind: PlanLine['kind']): Promise<string[]> {
+  const out: string[] = [];
+  for await (const l of readPlan(file, kind)) out.push(l.kind === 'delete' ? `${l.rel.toString()} ${l.planned.type}` : l.rel.toString());
+  return out.sort();
+}
 
 function tree(root: string, files: Record<string, string>): void {
   for (const [p, content] of Object.entries(files)) {
@@ -58,19 +65,27 @@ describe('failback plan', () => {
     try {
       const plan = await buildPlan({
         primary: p, secondary: s, secondaryRoot: secondary, t0Ns: t0, mode: 'since', manifest, compare: compareOptions({}), excludes: [],
+        planFile: join(dir, 'plan.tsv'),
       });
-      expect(plan.updates.sort()).toEqual(['a', 'b', 'new']);
-      expect(plan.conflicts).toEqual(['b']);
-      expect(plan.deletes).toEqual([{ path: 'c', type: 'file' }]);
+      expect(plan.file).toBe(join(dir, 'plan.tsv'));
+      expect(await planned(plan.file, 'copy')).toEqual(['a', 'b', 'new']);
+      expect(await planned(plan.file, 'conflict')).toEqual(['b']);
+      expect(await planned(plan.file, 'delete')).toEqual(['c file']);
+      expect([plan.updates, plan.conflicts, plan.deletes]).toEqual([3, 1, 1]);
+      for await (const del of readPlan(plan.file, 'delete')) expect(del).toMatchObject({ planned: { type: 'file', size: 1 } }); // as the manifest had it
+      await checkPlanFile(plan, 'failback.json');
+      appendFileSync(plan.file, 'delete\tfile\t1\t0\tb\n');
+      await expect(checkPlanFile(plan, 'failback.json')).rejects.toMatchObject({ code: 'HPM_FAILBACK_PLAN' });
       expect(plan.keptChangedOnPrimary).toBe(1);
       expect(plan.manifestEntries).toBe(7);
       const full = await buildPlan({
         primary: p, secondary: s, secondaryRoot: secondary, t0Ns: t0, mode: 'full', manifest: undefined, compare: compareOptions({}), excludes: [],
+        planFile: join(dir, 'plan-full.tsv'),
       });
-      expect(full.updates.sort()).toEqual(['a', 'b', 'n\tl', 'new']);
-      expect(full.conflicts).toEqual(['b']);
+      expect(await planned(full.file, 'copy')).toEqual(['a', 'b', 'n\tl', 'new']); // a tab in a name survives the TSV
+      expect(await planned(full.file, 'conflict')).toEqual(['b']);
       expect(full.examined).toBeGreaterThan(plan.examined);
-      expect(full.deletes).toEqual([]); // no manifest: never a delete
+      expect(full.deletes).toBe(0); // no manifest: never a delete
     } finally {
       await Promise.all([p.t.stop(), s.t.stop()]);
     }
@@ -110,20 +125,4 @@ describe('failback steps', () => {
     expect(lines.some((l) => /^one: done at .* \(skipped\)$/.test(l))).toBe(true);
   });
 
-  it('conflict copies keep the primary version (a hard link: a later rename over the name does not touch it); bad paths refused', async () => {
-    const root = join(dir, 'w');
-    tree(root, { 'x/f': 'primary' });
-    const w = localPrimaryWriter(root);
-    await w.probeWritable();
-    const name = await w.keepConflict(Buffer.from('x/f'), '20261123T180000');
-    expect(name.toString()).toBe('x/f.hpcm-conflict-20261123T180000');
-    expect((await w.keepConflict(Buffer.from('x/f'), '20261123T180000')).toString()).toBe(name.toString());
-    writeFileSync(join(root, 'x/f.tmp'), 'secondary');
-    const { renameSync } = await import('node:fs');
-    renameSync(join(root, 'x/f.tmp'), join(root, 'x/f'));
-    expect(readFileSync(join(root, name.toString()), 'utf8')).toBe('primary');
-    await expect(w.remove(Buffer.from('../escape'), 'file')).rejects.toThrow(/HPM_PATH_UNSAFE|plain relative/);
-    expect(await w.remove(Buffer.from('x'), 'dir')).toBe(false); // not empty
-    await expect(localPrimaryWriter(join(dir, 'absent')).probeWritable()).rejects.toThrow(/not reachable/);
-  });
 });

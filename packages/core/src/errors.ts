@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   HPM_FAILBACK_NO_FAILOVER: { summary: 'failback: no failover record (run `hpcmirror failover` first, or give --since TIME and --manifest FILE)', retryable: false, exitCode: 2 },
   HPM_FAILBACK_DRAIN: { summary: 'failback: the reverse flow did not drain or converge within the time box', retryable: true, exitCode: 1 },
   HPM_FAILBACK_AUDIT: { summary: 'failback: the final audit found differences that primary changes since T0 do not explain', retryable: false, exitCode: 1 },
+  HPM_FAILBACK_PLAN: { summary: 'failback: the plan file a resumed run follows is missing or changed (move failback.json aside to plan again)', retryable: false, exitCode: 1 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -13,6 +13,6 @@ export { MTIME_PRECISION_NS, COARSE_PRECISION_NS, sameMtime, truncateNs } from '
 export { isTempName, TEMP_PREFIX } from './temp-names.js';
 export { MIRROR_ORIGIN } from './post-after-copy.js';
 export * from './transports/index.js';
-export { createTransportFor, createSftpTransportFor } from './transport-factory.js';
+export { createTransportFor, createSftpTransportFor, openSftpSessionFor } from './transport-factory.js';
 export { runRemoteHelper, type RemoteHelperOptions } from './remote-helper/server.js';
 export { seqsOf } from './progress-reporter.js';

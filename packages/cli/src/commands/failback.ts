@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { parseSinceTime } from '@hpcmirror/agent';
-import { formatTime, HpcmError } from '@hpcmirror/core';
+import { formatTime, HpcmError, percentEncodeBytes } from '@hpcmirror/core';
 import { loggerFor } from '../context.js';
-import { failoverJournalOf } from '../failback/failover-paths.js';
+import { failoverJournalOf, planPreviewOf } from '../failback/failover-paths.js';
 import { loadFlowPair, type FlowPairOptions } from '../failback/flow-pair.js';
-import { primaryWriterFor } from '../failback/primary-writer.js';
+import { readPlan } from '../failback/plan-file.js';
+import { primaryWriterFor, type PrimaryWriter } from '../failback/primary-writer.js';
 import { planFailback, runFailback, type FailbackInputs } from '../failback/run-failback.js';
 import type { FailoverRecord } from '../failback/run-failover.js';
 import { StepJournal } from '../failback/step-journal.js';
@@ -12,6 +13,20 @@ import { compareOptions, openMirrorSides } from '../mirror-sides.js';
 
 interface FailbackOptions extends FlowPairOptions {
   plan?: boolean; run?: boolean; since?: string; manifest?: string; maxDelete?: string; timeout: string; json?: boolean;
+}
+
+/** The first `max` copies (with their conflicts) and deletes of a plan file. */
+async function printPlanHead(file: string, max: number): Promise<void> {
+  let copies = 0;
+  for await (const l of readPlan(file)) {
+    if (l.kind === 'copy' && ++copies <= max) process.stdout.write(`  copy back  ${percentEncodeBytes(l.rel)}\n`);
+    else if (l.kind === 'conflict' && copies <= max) process.stdout.write(`  conflict   ${percentEncodeBytes(l.rel)}   (the primary's version is kept as a copy)\n`);
+  }
+  let deletes = 0;
+  for await (const l of readPlan(file, 'delete')) {
+    if (++deletes > max) break;
+    process.stdout.write(`  delete     ${percentEncodeBytes(l.rel)}\n`);
+  }
 }
 
 export function registerFailback(program: Command): void {
@@ -39,25 +54,26 @@ export function registerFailback(program: Command): void {
       const log = { info: (m: string) => { if (!o.json) process.stdout.write(`failback: ${m}\n`); } };
       if (!manifest) log.info('no T0 manifest: no deletes will be proposed (never inferred from absence alone)');
       const sides = await openMirrorSides(pair.forward, loggerFor(pair.forward, 'failback'));
+      let writer: PrimaryWriter | undefined;
       try {
         const inputs: FailbackInputs = {
-          ...pair, primary: sides.source, secondary: sides.destination, writer: await primaryWriterFor(pair.forward, sides.source.t),
+          ...pair, primary: sides.source, secondary: sides.destination,
           t0Ns, manifest, maxDelete: o.maxDelete, compare: compareOptions({}), timeoutS, log,
         };
         if (o.plan) {
-          const { plan, cap } = await planFailback(inputs);
+          const { plan, cap } = await planFailback(inputs, planPreviewOf(pair.forward));
           if (o.json) { process.stdout.write(JSON.stringify({ t0: formatTime(t0Ns, 6), cap, ...plan }, null, 2) + '\n'); return; }
           process.stdout.write(`plan (T0 ${formatTime(t0Ns, 6)}, ${plan.mode === 'full' ? 'full scan: the reverse queue overflowed' : 'changed on the secondary since T0'}):\n`);
-          for (const p of plan.updates.slice(0, 50)) process.stdout.write(`  copy back  ${p}${plan.conflicts.includes(p) ? '   (conflict: the primary\'s version is kept as a copy)' : ''}\n`);
-          for (const d of plan.deletes.slice(0, 50)) process.stdout.write(`  delete     ${d.path}\n`);
-          process.stdout.write(`${plan.updates.length} to copy back, ${plan.conflicts.length} conflicts, ${plan.deletes.length} deletes (cap ${cap}${plan.deletes.length > cap ? ': OVER THE CAP, --run would stop' : ''}), ${plan.keptChangedOnPrimary} deleted on the secondary but changed on the primary since T0 (kept)\n`);
+          await printPlanHead(plan.file, 50);
+          process.stdout.write(`${plan.updates} to copy back, ${plan.conflicts} conflicts, ${plan.deletes} deletes (cap ${cap}${plan.deletes > cap ? ': OVER THE CAP, --run would stop' : ''}), ${plan.keptChangedOnPrimary} deleted on the secondary but changed on the primary since T0 (kept); the whole plan: ${plan.file}\n`);
           return;
         }
-        const r = await runFailback(inputs);
+        writer = await primaryWriterFor(pair.forward, log);
+        const r = await runFailback({ ...inputs, writer });
         if (o.json) process.stdout.write(JSON.stringify({ ok: true, ...r }, null, 2) + '\n');
-        else process.stdout.write(`failback: done: ${r.plan.updates.length} copied back, ${r.conflicts.length} conflict copies, ${r.deleted} deleted, ${r.forwarded} primary changes forwarded; the forward flow runs again\n`);
+        else process.stdout.write(`failback: done: ${r.plan.updates} copied back, ${r.conflicts} conflict copies, ${r.deleted} deleted, ${r.forwarded} primary changes forwarded; the forward flow runs again\n`);
       } finally {
-        await sides.close();
+        await Promise.all([sides.close(), writer?.close()]);
       }
     });
 }

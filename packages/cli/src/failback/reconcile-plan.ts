@@ -7,27 +7,24 @@
  *   kept as `<name>.hpcm-conflict-<time>` before it is overwritten.
  * - deletes: paths of the T0 manifest gone from the secondary and unchanged on the primary since
  *   T0 (same type, size and mtime as in the manifest, ctime not after T0). Never from absence alone.
+ * The paths go to the plan file as they are found (plan-file.ts); the plan itself is their counts.
  */
 import { runScan, SUBSCRIBER_TEMP_GLOB } from '@hpcmirror/agent';
 import { percentEncodeBytes } from '@hpcmirror/core';
 import type { SourceStat } from '@hpcmirror/subscriber';
 import { comparePaths, type CompareOptions, type Side } from '../audit/compare-trees.js';
+import { PlanFileWriter, type PlanFileRef } from './plan-file.js';
 import { readManifest, type ManifestEntry } from './t0-manifest.js';
 
-export interface PlannedDelete {
-  /** Percent-encoded relative path. */
-  path: string;
-  type: ManifestEntry['type'];
-}
-
-export interface ReconcilePlan {
+export interface ReconcilePlan extends PlanFileRef {
   mode: 'since' | 'full';
   t0Ns: string;
   /** Paths examined on the secondary (changed since T0, or all). */
   examined: number;
-  updates: string[];
-  conflicts: string[];
-  deletes: PlannedDelete[];
+  /** Copy lines of the plan file (conflicts included). */
+  updates: number;
+  conflicts: number;
+  deletes: number;
   /** Manifest entries gone from the secondary but changed on the primary since T0 (or not comparable): kept. */
   keptChangedOnPrimary: number;
   manifestEntries: number;
@@ -44,6 +41,8 @@ export interface PlanInputs {
   manifest: string | undefined;
   compare: CompareOptions;
   excludes: string[];
+  /** Where the plan's paths go. */
+  planFile: string;
 }
 
 const BATCH = 500;
@@ -60,8 +59,19 @@ function unchangedSince(p: SourceStat, m: ManifestEntry, t0Ns: bigint, tolerance
 }
 
 export async function buildPlan(i: PlanInputs): Promise<ReconcilePlan> {
-  const plan: ReconcilePlan = {
-    mode: i.mode, t0Ns: i.t0Ns.toString(), examined: 0, updates: [], conflicts: [], deletes: [], keptChangedOnPrimary: 0, manifestEntries: 0,
+  const out = new PlanFileWriter(i.planFile, `hpcmirror failback plan: T0 ${i.t0Ns} ns, ${i.mode === 'full' ? 'full scan of the secondary' : 'changed on the secondary since T0'}`);
+  try {
+    const counts = await planInto(i, out);
+    return { ...counts, ...(await out.finish()) };
+  } catch (err) {
+    out.abandon();
+    throw err;
+  }
+}
+
+async function planInto(i: PlanInputs, out: PlanFileWriter): Promise<Omit<ReconcilePlan, keyof PlanFileRef>> {
+  const plan = {
+    mode: i.mode, t0Ns: i.t0Ns.toString(), examined: 0, updates: 0, conflicts: 0, deletes: 0, keptChangedOnPrimary: 0, manifestEntries: 0,
   };
   let batch: { rel: Buffer; ctimeNs: bigint }[] = [];
   const flushUpdates = async (): Promise<void> => {
@@ -73,15 +83,19 @@ export async function buildPlan(i: PlanInputs): Promise<ReconcilePlan> {
     const differing = [...new Map(diffs.map((d) => [d.path.toString('latin1'), d.path])).values()];
     if (!differing.length) return;
     const primaryStats = await i.primary.t.stat(differing.map((r) => abs(i.primary.root, r)));
-    differing.forEach((rel, k) => {
+    for (const [k, rel] of differing.entries()) {
       const p = primaryStats[k];
       const primaryChanged = !!p && (!p.nsPrecision || p.ctimeNs > i.t0Ns);
       const secondaryChanged = (ctimeOf.get(rel.toString('latin1')) ?? 0n) > i.t0Ns;
       // Unchanged here since T0 but changed on the primary (a full scan sees those): the primary's is newer.
-      if (!secondaryChanged && primaryChanged) return;
-      plan.updates.push(encodeRel(rel));
-      if (secondaryChanged && primaryChanged && p.type === 'file') plan.conflicts.push(encodeRel(rel));
-    });
+      if (!secondaryChanged && primaryChanged) continue;
+      plan.updates++;
+      await out.copy(rel);
+      if (secondaryChanged && primaryChanged && p.type === 'file') {
+        plan.conflicts++;
+        await out.conflict(rel);
+      }
+    }
   };
   await runScan({
     root: i.secondaryRoot,
@@ -106,12 +120,16 @@ export async function buildPlan(i: PlanInputs): Promise<ReconcilePlan> {
       const gone = ms.filter((_, k) => !onSecondary[k]);
       if (!gone.length) return;
       const onPrimary = await i.primary.t.stat(gone.map((m) => abs(i.primary.root, m.relPath)));
-      gone.forEach((m, k) => {
+      for (const [k, m] of gone.entries()) {
         const p = onPrimary[k];
-        if (!p) return; // gone from both: nothing to do
-        if (unchangedSince(p, m, i.t0Ns, i.compare.mtimeToleranceNs)) plan.deletes.push({ path: encodeRel(m.relPath), type: m.type });
-        else plan.keptChangedOnPrimary++;
-      });
+        if (!p) continue; // gone from both: nothing to do
+        if (unchangedSince(p, m, i.t0Ns, i.compare.mtimeToleranceNs)) {
+          plan.deletes++;
+          await out.delete(m.relPath, { type: m.type, size: m.size, mtimeNs: m.mtimeNs });
+        } else {
+          plan.keptChangedOnPrimary++;
+        }
+      }
     };
     for await (const m of readManifest(i.manifest)) {
       if (m.relPath.length === 0) continue;
@@ -120,8 +138,6 @@ export async function buildPlan(i: PlanInputs): Promise<ReconcilePlan> {
       if (entries.length >= BATCH) await flushDeletes();
     }
     await flushDeletes();
-    // Files before directories, deepest directories first: a directory goes only once it is empty.
-    plan.deletes.sort((a, b) => (a.type === 'dir' ? 1 : 0) - (b.type === 'dir' ? 1 : 0) || b.path.split('/').length - a.path.split('/').length);
   }
   return plan;
 }

@@ -14,9 +14,10 @@ import { compareTrees, comparePaths, type CompareOptions, type Side } from '../a
 import { waitForFlow } from '../flow-progress.js';
 import { componentsOf } from '../ops/components.js';
 import { clearReverseOverflow, discardForwardQueues, reverseQueueView } from './broker-queues.js';
-import { failbackJournalOf, failoverDirOf } from './failover-paths.js';
+import { failbackJournalOf, failoverDirOf, planFileOf } from './failover-paths.js';
 import type { FlowServices } from './flow-services.js';
-import type { PrimaryWriter } from './primary-writer.js';
+import { checkPlanFile, planBatches, readPlan, type PlanLine } from './plan-file.js';
+import { conflictName, type PrimaryWriter, type RemoveOutcome } from './primary-writer.js';
 import { buildPlan, deleteCap, encodeRel, type ReconcilePlan } from './reconcile-plan.js';
 import { StepJournal, type StepLog } from './step-journal.js';
 
@@ -28,7 +29,8 @@ export interface FailbackInputs {
   /** Primary through the forward transport, secondary here. */
   primary: Side;
   secondary: Side;
-  writer: PrimaryWriter;
+  /** Opened only for --run: the plan writes nothing on the primary. */
+  writer?: PrimaryWriter;
   t0Ns: bigint;
   manifest: string | undefined;
   maxDelete: string | undefined;
@@ -40,12 +42,13 @@ export interface FailbackInputs {
 export interface FailbackOutcome {
   plan: ReconcilePlan;
   cap: number;
-  conflicts: string[];
+  conflicts: number;
   deleted: number;
   forwarded: number;
 }
 
 const abs = (root: Buffer, rel: Buffer): Buffer => Buffer.concat([root, Buffer.from('/'), rel]);
+const depth = (rel: Buffer): number => rel.filter((c) => c === 0x2f).length;
 const rels = (xs: readonly string[]): Buffer[] => xs.map((x) => percentDecodeToBytes(x));
 
 async function mode(i: FailbackInputs): Promise<'since' | 'full'> {
@@ -57,11 +60,11 @@ async function mode(i: FailbackInputs): Promise<'since' | 'full'> {
   return 'since';
 }
 
-/** The plan alone, as `--plan` prints it: reads both sides, writes nothing. */
-export async function planFailback(i: FailbackInputs): Promise<{ plan: ReconcilePlan; cap: number }> {
+/** The plan, streamed to `planFile`: reads both sides, writes nothing on them. */
+export async function planFailback(i: FailbackInputs, planFile: string): Promise<{ plan: ReconcilePlan; cap: number }> {
   const plan = await buildPlan({
     primary: i.primary, secondary: i.secondary, secondaryRoot: i.secondary.root.toString(), t0Ns: i.t0Ns,
-    mode: await mode(i), manifest: i.manifest, compare: i.compare, excludes: ['*.hpcm-conflict-*'],
+    mode: await mode(i), manifest: i.manifest, compare: i.compare, excludes: ['*.hpcm-conflict-*'], planFile,
   });
   return { plan, cap: deleteCap(i.maxDelete, plan.manifestEntries) };
 }
@@ -79,37 +82,64 @@ async function converged(primary: Side, secondary: Side, paths: Buffer[], compar
 }
 
 async function announce(cfg: LoadedConfig, root: Buffer, paths: Buffer[]): Promise<void> {
-  for (let k = 0; k < paths.length; k += 1000) await postPaths(cfg, paths.slice(k, k + 1000).map((p) => abs(root, p)));
+  for (let k = 0; k < paths.length; k += BATCH) await postPaths(cfg, paths.slice(k, k + BATCH).map((p) => abs(root, p)));
+}
+
+const BATCH = 1000;
+
+/** Deletes planned paths that are still gone from the secondary and unchanged on the primary; counts the outcomes. */
+async function deleteAll(i: FailbackInputs, writer: PrimaryWriter, lines: PlanLine[], counts: Record<RemoveOutcome | 'skipped', number>): Promise<void> {
+  // Checked again right before: the secondary may have re-created them, the primary may have changed.
+  const rels = lines.map((l) => l.rel);
+  const onSecondary = await i.secondary.t.stat(rels.map((r) => abs(i.secondary.root, r)));
+  const onPrimary = await i.primary.t.stat(rels.map((r) => abs(i.primary.root, r)));
+  for (const [k, l] of lines.entries()) {
+    if (l.kind !== 'delete') continue;
+    const [s, p] = [onSecondary[k], onPrimary[k]];
+    // A directory's ctime moved when its files went just now; rmdir refuses one that is not empty.
+    if (s || !p || (l.planned.type !== 'dir' && (!p.nsPrecision || p.ctimeNs > i.t0Ns))) {
+      counts.skipped++;
+      continue;
+    }
+    counts[await writer.remove(l.rel, l.planned)]++;
+  }
 }
 
 export async function runFailback(i: FailbackInputs): Promise<FailbackOutcome> {
+  const writer = i.writer;
+  if (!writer) throw new Error('runFailback needs a primary writer');
   const journal = StepJournal.open(failbackJournalOf(i.forward), 'failback', i.log);
   if (journal.resumed) i.log.info(`resuming the failback started at ${journal.json.startedAt}`);
   const deadline = () => Date.now() + i.timeoutS * 1000;
 
-  await journal.step('check-primary', 'checking the primary is reachable and writable', async () => {
-    await i.writer.probeWritable();
+  const how = writer.kind === 'sftp' ? 'over SFTP' : 'mounted here';
+  await journal.step('check-primary', `checking the primary is reachable and writable (${how})`, async () => {
+    await writer.probeWritable();
     const [st] = await i.primary.t.stat([i.primary.root]);
     if (st?.type !== 'dir') throw new HpcmError('HPM_FAILBACK_PRIMARY_DOWN', `${i.primary.root.toString()}: not a directory as the forward transport sees it`);
   });
-  const { plan, cap } = await journal.step('plan', 'planning: what changed on the secondary since T0, and the deletes the T0 manifest allows', () => planFailback(i));
-  i.log.info(`plan: ${plan.updates.length} to copy back (${plan.mode === 'full' ? 'full scan' : 'changed since T0'}), ${plan.conflicts.length} conflicts, ${plan.deletes.length} deletes, ${plan.keptChangedOnPrimary} kept (changed on the primary since T0)`);
+  const { plan, cap } = await journal.step('plan', 'planning: what changed on the secondary since T0, and the deletes the T0 manifest allows', () => planFailback(i, planFileOf(i.forward, i.t0Ns)));
+  await checkPlanFile(plan, journal.file);
+  i.log.info(`plan: ${plan.updates} to copy back (${plan.mode === 'full' ? 'full scan' : 'changed since T0'}), ${plan.conflicts} conflicts, ${plan.deletes} deletes, ${plan.keptChangedOnPrimary} kept (changed on the primary since T0); all in ${plan.file}`);
   const capNow = deleteCap(i.maxDelete, plan.manifestEntries);
   if (Number.isNaN(capNow)) throw new HpcmError('HPM_USAGE', `--max-delete must be N or N% (got ${i.maxDelete})`);
-  if (plan.deletes.length > capNow) {
-    throw new HpcmError('HPM_FAILBACK_DELETE_CAP', `the plan deletes ${plan.deletes.length} paths on the primary, more than the cap of ${capNow} (--max-delete${i.maxDelete === undefined ? ', default 1,000 or 1% of the tree' : ` ${i.maxDelete}`}); nothing was deleted; check \`hpcmirror failback --plan\` and re-run with a higher --max-delete`);
+  if (plan.deletes > capNow) {
+    throw new HpcmError('HPM_FAILBACK_DELETE_CAP', `the plan deletes ${plan.deletes} paths on the primary, more than the cap of ${capNow} (--max-delete${i.maxDelete === undefined ? ', default 1,000 or 1% of the tree' : ` ${i.maxDelete}`}); nothing was deleted; check \`hpcmirror failback --plan\` and re-run with a higher --max-delete`);
   }
   void cap;
 
   // One stamp per failback, kept across a resume so an interrupted step never makes a second copy.
   const stamp = journal.fact<string>('stamp') ?? formatTime(BigInt(Date.now()) * 1_000_000n, 6).replace(/\..*$/, '');
   journal.setFact('stamp', stamp);
-  const conflicts = await journal.step('conflicts', `keeping ${plan.conflicts.length} conflict copies on the primary`, async () => {
-    const kept: string[] = [];
-    for (const rel of rels(plan.conflicts)) kept.push(percentEncodeBytes(await i.writer.keepConflict(rel, stamp)));
+  const conflicts = await journal.step('conflicts', `keeping ${plan.conflicts} conflict copies on the primary (${how})`, async () => {
+    let kept = 0;
+    for await (const c of readPlan(plan.file, 'conflict')) {
+      await writer.keepConflict(c.rel, stamp);
+      kept++;
+    }
     return kept;
   });
-  for (const c of conflicts) i.log.info(`conflict: the primary's version is kept as ${c}`);
+  for await (const c of readPlan(plan.file, 'conflict')) i.log.info(`conflict: the primary's version is kept as ${percentEncodeBytes(conflictName(c.rel, stamp))}`);
 
   await journal.step('drain', 'starting the reverse subscribers and draining the reverse queue', async () => {
     await i.reverseServices.start('subscriber');
@@ -127,45 +157,54 @@ export async function runFailback(i: FailbackInputs): Promise<FailbackOutcome> {
     }
   });
 
-  await journal.step('reconcile', `announcing ${plan.updates.length} secondary changes through the reverse flow and waiting for them`, async () => {
-    const paths = rels(plan.updates);
+  await journal.step('reconcile', `announcing ${plan.updates} secondary changes through the reverse flow and waiting for them`, async () => {
     if (plan.mode === 'full' && i.reverseServices.isRunning('winnow')) {
       // The winnow forwarded the announcements the full queue then dropped; it would suppress these
       // as their duplicates. Its memory of what it forwarded goes with a restart.
       await i.reverseServices.stop('winnow');
       await i.reverseServices.start('winnow');
     }
-    await announce(i.reverse, i.secondary.root, paths);
-    const left = await converged(i.primary, i.secondary, paths, i.compare, deadline());
-    if (left.length) throw new HpcmError('HPM_FAILBACK_DRAIN', `${left.length} paths still differ after ${i.timeoutS} s, e.g. ${left.slice(0, 5).join(', ')}`);
+    for await (const batch of planBatches(plan.file, 'copy', BATCH)) await announce(i.reverse, i.secondary.root, batch.map((l) => l.rel));
+    const end = deadline();
+    let left = 0;
+    const examples: string[] = [];
+    for await (const batch of planBatches(plan.file, 'copy', BATCH)) {
+      const l = await converged(i.primary, i.secondary, batch.map((x) => x.rel), i.compare, end);
+      left += l.length;
+      examples.push(...l.slice(0, 5 - examples.length));
+    }
+    if (left) throw new HpcmError('HPM_FAILBACK_DRAIN', `${left} paths still differ after ${i.timeoutS} s, e.g. ${examples.join(', ')}`);
   });
 
-  const deleted = await journal.step('deletes', `deleting ${plan.deletes.length} paths on the primary (present at T0, deleted on the secondary, unchanged on the primary since)`, async () => {
-    let n = 0;
-    for (const d of plan.deletes) {
-      const rel = percentDecodeToBytes(d.path);
-      // Checked again right before: the secondary may have re-created it, the primary may have changed.
-      const [s] = await i.secondary.t.stat([abs(i.secondary.root, rel)]);
-      const [p] = await i.primary.t.stat([abs(i.primary.root, rel)]);
-      // A directory's ctime moved when its files went just now; rmdir refuses one that is not empty.
-      if (s || !p || (d.type !== 'dir' && (!p.nsPrecision || p.ctimeNs > i.t0Ns))) continue;
-      if (await i.writer.remove(rel, d.type)) n++;
+  const deleted = await journal.step('deletes', `deleting ${plan.deletes} paths on the primary (present at T0, deleted on the secondary, unchanged on the primary since)`, async () => {
+    const counts = { removed: 0, gone: 0, changed: 0, 'not-empty': 0, skipped: 0 };
+    // Files first, then directories deepest first: a directory goes only once it is empty. The
+    // directories wait in memory (fewer than the files, and the cap bounds them all).
+    const dirs: PlanLine[] = [];
+    for await (const batch of planBatches(plan.file, 'delete', BATCH)) {
+      dirs.push(...batch.filter((l) => l.kind === 'delete' && l.planned.type === 'dir'));
+      await deleteAll(i, writer, batch.filter((l) => l.kind === 'delete' && l.planned.type !== 'dir'), counts);
     }
-    return n;
+    dirs.sort((a, b) => depth(b.rel) - depth(a.rel));
+    for (let k = 0; k < dirs.length; k += BATCH) await deleteAll(i, writer, dirs.slice(k, k + BATCH), counts);
+    const kept = counts.changed + counts['not-empty'] + counts.skipped;
+    if (kept) i.log.info(`deletes: ${kept} kept (re-created on the secondary or changed on the primary since the plan: ${counts.skipped + counts.changed}; directories not empty: ${counts['not-empty']})`);
+    return counts.removed;
   });
 
   const forwardPaths = await journal.step('audit', 'auditing the primary against the secondary', async () => {
     const result = await compareTrees(i.primary, i.secondary, i.compare);
     const paths = [...new Map(result.differences.map((d) => [d.path.toString('latin1'), d.path])).values()];
     const stats = await i.primary.t.stat(paths.map((p) => abs(i.primary.root, p)));
-    const conflictSet = new Set(conflicts);
+    const conflictSet = new Set<string>();
+    for await (const c of readPlan(plan.file, 'conflict')) conflictSet.add(conflictName(c.rel, stamp).toString('latin1'));
     const expected: string[] = [];
     const unexpected: string[] = [];
     paths.forEach((p, k) => {
       const enc = encodeRel(p);
       const st = stats[k];
       // Changed on the primary since T0 (conflict copies included): the restarted forward flow carries it.
-      if (conflictSet.has(enc) || (st && (!st.nsPrecision || st.ctimeNs > i.t0Ns))) expected.push(enc);
+      if (conflictSet.has(p.toString('latin1')) || (st && (!st.nsPrecision || st.ctimeNs > i.t0Ns))) expected.push(enc);
       else unexpected.push(enc);
     });
     if (unexpected.length) {
@@ -185,7 +224,7 @@ export async function runFailback(i: FailbackInputs): Promise<FailbackOutcome> {
 
   const forwarded = await journal.step('forward-changes', `announcing ${forwardPaths.length} primary changes since T0 through the forward flow`, async () => {
     if (!forwardPaths.length) return 0;
-    // Announced from here only where the primary is mounted here (the writer checked) and this config has the agent.
+    // Announced from here only where this config has the primary's agent (the sandbox); otherwise on the primary's side.
     if (!i.forward.agent) {
       i.log.info(`run on the primary's side: hpcmirror scan --since ${formatTime(i.t0Ns, 6)} ${i.forward.source_root}`);
       return 0;

@@ -1,10 +1,10 @@
-import { readFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SFTPWrapper } from 'ssh2';
 import { RemoteHelperClient } from '../../remote-helper/client.js';
 import { throwIfAborted } from '../abort.js';
 import { BandwidthLimiter } from '../bandwidth-limiter.js';
-import { TransportError, errnoCode, showPath } from '../errors.js';
+import { TransportError, showPath } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
 import { checkSourcePath } from '../paths.js';
 import { pipelinedCopy, type RangeReader } from '../pipelined-copy.js';
@@ -22,12 +22,12 @@ import {
   type TransportFeatures,
   type TransportLogger,
 } from '../transport.js';
-import { loadHostKeyPolicy } from './known-hosts.js';
 import { isUtf8Path, sftpList, sftpLstat, sftpReadlink } from './sftp-fallback.js';
 import { sftpError } from './sftp-errors.js';
 import { SftpPool } from './sftp-pool.js';
 import { SshConnection } from './ssh-connection.js';
 import { openSshHelperChannel } from './ssh-helper-channel.js';
+import { resolveSshTarget } from './ssh-target.js';
 
 export interface SftpTransportConfig {
   host: string;
@@ -107,30 +107,13 @@ class SftpTransport implements Transport {
   async start(): Promise<void> {
     await this.#life.start(async () => {
       const c = this.#config;
-      const hostKeys = await loadHostKeyPolicy(c.knownHostsFile, c.host, c.port);
-      let privateKey: Buffer;
-      try {
-        privateKey = await readFile(c.identityFile);
-      } catch (err) {
-        throw new TransportError('HPM_TRANSPORT_CONFIG', `cannot read identity file ${c.identityFile}: ${errnoCode(err)}`, { cause: err });
-      }
+      const target = await resolveSshTarget(c);
       const pool = new SftpPool({
         connections: c.connections,
         channelsPerConnection: c.channelsPerConnection,
         channelTimeoutMs: c.opTimeoutMs,
         logger: this.#logger,
-        connect: () =>
-          SshConnection.connect({
-            host: c.host,
-            port: c.port,
-            user: c.user,
-            privateKey,
-            hostKeys,
-            connectTimeoutMs: c.connectTimeoutMs,
-            keepaliveIntervalMs: c.keepaliveIntervalMs,
-            label: this.#label,
-            ...(c.passphrase !== undefined ? { passphrase: c.passphrase } : {}),
-          }),
+        connect: () => SshConnection.connect(target),
       });
       await pool.open();
       this.#pool = pool;
