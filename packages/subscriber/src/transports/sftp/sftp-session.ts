@@ -25,6 +25,8 @@ export interface SftpSessionConfig {
 export type SftpExtension = 'hardlink@openssh.com' | 'copy-data' | 'fsync@openssh.com';
 
 const COPY_CHUNK = 256 * 1024;
+/** A server-side copy slower than this (10 MB/s) is taken for a hung one. */
+const SLOWEST_COPY_BYTES_PER_MS = 10_000;
 
 /** SFTP status: the server knows no such request. */
 const OP_UNSUPPORTED = 8;
@@ -65,7 +67,7 @@ export class SftpSession {
 
   /** Null when the path does not exist; never follows a final symlink. */
   lstat(path: Buffer): Promise<SourceStat | null> {
-    return this.#timeBoxed('lstat', path, () => sftpLstat(this.#sftp, path));
+    return this.#timeBoxed('lstat', path, this.#opTimeoutMs, () => sftpLstat(this.#sftp, path));
   }
 
   /** Creates an empty file that must not exist yet. */
@@ -103,18 +105,19 @@ export class SftpSession {
     try {
       const attrs = await this.#request<Stats>('fstat', src, (cb) => this.#sftp.fstat(from, cb));
       const to = await this.#request<Buffer>('create', dst, (cb) => this.#sftp.open(sftpPathText(dst), 'wx', { mode: 0o600 }, cb));
+      let open = true;
       try {
-        let how: 'server' | 'client' = 'server';
-        const onServer = await this.#extension('copy-data', 'copy', src, (cb) => this.#sftp.ext_copy_data(from, 0, 0, to, 0, cb));
-        if (!onServer) {
-          how = 'client';
-          await this.#copyThrough(from, to, src, dst);
-        }
+        // A copy on the server answers once it is all done: the time box grows with the size.
+        const copyTimeoutMs = this.#opTimeoutMs + Math.ceil(attrs.size / SLOWEST_COPY_BYTES_PER_MS);
+        const onServer = await this.#extension('copy-data', 'copy', src, (cb) => this.#sftp.ext_copy_data(from, 0, 0, to, 0, cb), copyTimeoutMs);
+        if (!onServer) await this.#copyThrough(from, to, src, dst);
         await this.#request('setstat', dst, (cb) => this.#sftp.fsetstat(to, { mode: attrs.mode & 0o7777, atime: attrs.atime, mtime: attrs.mtime }, cb));
-        await this.#extension('fsync@openssh.com', 'fsync', dst, (cb) => this.#sftp.ext_openssh_fsync(to, cb));
-        return how;
+        await this.#extension('fsync@openssh.com', 'fsync', dst, (cb) => this.#sftp.ext_openssh_fsync(to, cb), copyTimeoutMs);
+        open = false;
+        await this.#close(to, dst); // a failed close (a full disk on NFS) fails the copy
+        return onServer ? 'server' : 'client';
       } finally {
-        await this.#close(to, dst).catch(() => undefined);
+        if (open) await this.#close(to, dst).catch(() => undefined);
       }
     } finally {
       await this.#close(from, src).catch(() => undefined);
@@ -147,10 +150,10 @@ export class SftpSession {
   }
 
   /** Runs an extended request; false (nothing done) when the server does not offer it. */
-  async #extension(name: SftpExtension, what: string, path: Buffer, send: (cb: (err: Error | undefined | null) => void) => void): Promise<boolean> {
+  async #extension(name: SftpExtension, what: string, path: Buffer, send: (cb: (err: Error | undefined | null) => void) => void, timeoutMs?: number): Promise<boolean> {
     if (!this.offers(name)) return false;
     try {
-      await this.#request(what, path, send);
+      await this.#request(what, path, send, timeoutMs);
       return true;
     } catch (err) {
       if ((err as TransportError).cause !== undefined && ((err as TransportError).cause as { code?: unknown }).code === OP_UNSUPPORTED) return false;
@@ -158,8 +161,8 @@ export class SftpSession {
     }
   }
 
-  #request<T = void>(what: string, path: Buffer, send: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
-    return this.#timeBoxed(what, path, () => new Promise<T>((resolve, reject) => {
+  #request<T = void>(what: string, path: Buffer, send: (cb: (err: Error | undefined | null, value?: T) => void) => void, timeoutMs = this.#opTimeoutMs): Promise<T> {
+    return this.#timeBoxed(what, path, timeoutMs, () => new Promise<T>((resolve, reject) => {
       try {
         send((err, value) => (err ? reject(sftpError(err, path, what, this.#connection.alive)) : resolve(value as T)));
       } catch (err) {
@@ -168,13 +171,13 @@ export class SftpSession {
     }));
   }
 
-  #timeBoxed<T>(what: string, path: Buffer, run: () => Promise<T>): Promise<T> {
+  #timeBoxed<T>(what: string, path: Buffer, timeoutMs: number, run: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.#connection.destroy();
-        reject(new TransportError('HPM_TRANSPORT_TIMEOUT', `${this.label}: ${what} unanswered within ${this.#opTimeoutMs} ms`, { path }));
-      }, this.#opTimeoutMs);
+        reject(new TransportError('HPM_TRANSPORT_TIMEOUT', `${this.label}: ${what} unanswered within ${timeoutMs} ms`, { path }));
+      }, timeoutMs);
     });
     return Promise.race([run(), late]).finally(() => clearTimeout(timer));
   }
