@@ -11,6 +11,8 @@ export interface FlowProgress {
   watermark: number;
   pending: number;
   parked: ProgressJson['parked'];
+  /** Parked events an operator retried (`hpcmirror parked retry`): pending again until applied. */
+  retrying: ProgressJson['parked'];
 }
 
 /** Sizes of the spool segments now: everything in them was announced "before the call". */
@@ -46,8 +48,15 @@ export async function flowProgress(cfg: LoadedConfig, snapshot: Map<string, numb
   }
   const t = target ?? (spoolDrained && state ? state.seq.assigned : null);
   const watermark = progress?.watermark ?? 0;
-  const parked = (progress?.parked ?? []).filter((p) => t === null || p.seq <= t);
-  return { spoolDrained, target: t, watermark, pending: t === null ? -1 : Math.max(0, t - watermark), parked };
+  const upToTarget = (p: { seq: number }) => t === null || p.seq <= t;
+  const parked = (progress?.parked ?? []).filter(upToTarget);
+  const retrying = (progress?.retrying ?? []).filter(upToTarget);
+  return { spoolDrained, target: t, watermark, pending: t === null ? -1 : Math.max(0, t - watermark) + retrying.length, parked, retrying };
+}
+
+/** Everything up to the target is terminal, and nothing retried is still on its way. */
+export function isFlowDone(p: FlowProgress): boolean {
+  return p.parked.length === 0 && p.retrying.length === 0 && p.target !== null && p.watermark >= p.target;
 }
 
 /**
@@ -62,7 +71,7 @@ export async function waitForFlow(cfg: LoadedConfig, deadline: number, onTick?: 
     const p = await flowProgress(cfg, snapshot, target);
     target = p.target;
     onTick?.(p);
-    if (p.parked.length || (p.target !== null && p.watermark >= p.target) || Date.now() >= deadline) return p;
+    if (p.parked.length || isFlowDone(p) || Date.now() >= deadline) return p;
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -13,6 +13,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerFailover } from './commands/failover.js';
 import { registerFailback } from './commands/failback.js';
 import { registerWatch } from './commands/watch.js';
+import { registerParked } from './commands/parked.js';
 
 export function buildProgram(): Command {
   const program = new Command('hpcmirror')
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerFailover(program);
   registerFailback(program);
   registerWatch(program);
+  registerParked(program);
   return program;
 }
 

@@ -1,4 +1,4 @@
-import { ATTEMPTS_HEADER, PATH_HEADER, REJECT_HEADER, topicFor, type Announcement } from '@hpcmirror/core';
+import { ATTEMPTS_HEADER, LAST_ERROR_HEADER, PARKED_AT_HEADER, PATH_HEADER, REJECT_HEADER, topicFor, type Announcement } from '@hpcmirror/core';
 
 export interface RouteOptions {
   small: string;
@@ -15,7 +15,7 @@ export interface Route {
   headers: Record<string, unknown>;
 }
 
-const STAGE_HEADERS = new Set<string>([ATTEMPTS_HEADER, REJECT_HEADER, 'hpcm_last_error']);
+const STAGE_HEADERS = new Set<string>([ATTEMPTS_HEADER, REJECT_HEADER, LAST_ERROR_HEADER, PARKED_AT_HEADER]);
 
 /**
  * Where a forward goes: large content changes to the large-file exchange, everything else

@@ -1,9 +1,12 @@
 import { RangeSet } from '../checkpoint/range-set.js';
 
-/** A report from winnow or subscriber (docs/progress.md). */
+/**
+ * A report from winnow, subscriber or `hpcmirror parked` (docs/progress.md). `retried` is the one
+ * state that is not terminal: parked seqs an operator sent back to the flow, pending again.
+ */
 export interface ProgressReport {
   host: string;
-  state: 'applied' | 'superseded' | 'suppressed' | 'coalesced' | 'parked';
+  state: 'applied' | 'superseded' | 'suppressed' | 'coalesced' | 'parked' | 'dropped' | 'retried';
   seqs: [number, number][];
   reason?: string;
   paths?: string[];
@@ -21,11 +24,13 @@ export interface ProgressJson {
   assigned: number;
   watermark: number;
   parked: ParkedSeq[];
+  /** Parked seqs sent back to the flow by `hpcmirror parked retry`, not yet terminal again. */
+  retrying: ParkedSeq[];
   updatedNs: string;
   done: [number, number][];
 }
 
-const STATES = new Set(['applied', 'superseded', 'suppressed', 'coalesced', 'parked']);
+const STATES = new Set(['applied', 'superseded', 'suppressed', 'coalesced', 'parked', 'dropped', 'retried']);
 const MAX_PARKED = 10_000;
 
 /** Parses a report body; undefined (with the reason) when it is not one. */
@@ -49,12 +54,15 @@ export function parseProgressReport(body: Buffer): ProgressReport | string {
 
 /**
  * Terminal seqs of one host: the contiguous watermark W (every seq <= W is applied, superseded,
- * suppressed or parked) plus the ranges above it, and the parked ones with their reasons.
+ * suppressed, dropped or parked) plus the ranges above it, the parked ones with their reasons, and
+ * the parked ones an operator retried. A seq stays in the done set when it is retried (the
+ * watermark never goes back); `wait` counts the `retrying` list as pending instead.
  */
 export class ProgressTracker {
   readonly #host: string;
   #done = new RangeSet();
-  #parked: ParkedSeq[] = [];
+  #parked = new Map<number, ParkedSeq>();
+  #retrying = new Map<number, ParkedSeq>();
 
   constructor(host: string) {
     this.#host = host;
@@ -65,19 +73,54 @@ export class ProgressTracker {
   }
 
   get parked(): readonly ParkedSeq[] {
-    return this.#parked;
+    return [...this.#parked.values()];
+  }
+
+  get retrying(): readonly ParkedSeq[] {
+    return [...this.#retrying.values()];
   }
 
   apply(r: ProgressReport): void {
+    if (r.state === 'retried') {
+      this.#each(r, (seq, path) => {
+        const p = this.#parked.get(seq);
+        this.#parked.delete(seq);
+        this.#retrying.set(seq, p ?? { seq, path, reason: r.reason ?? '' });
+      });
+      this.#cap(this.#retrying);
+      return;
+    }
     for (const [lo, hi] of r.seqs) this.#done.add(lo, hi);
-    if (r.state !== 'parked') return;
+    if (r.state === 'parked') {
+      this.#each(r, (seq, path) => {
+        this.#retrying.delete(seq);
+        // Re-inserted, so the map stays in parking order and the cap drops the oldest.
+        this.#parked.delete(seq);
+        this.#parked.set(seq, { seq, path, reason: r.reason ?? '' });
+      });
+      this.#cap(this.#parked);
+      return;
+    }
+    // Any other terminal state ends a park: a retried message applied, or an operator's drop.
+    for (const m of [this.#parked, this.#retrying]) {
+      if (m.size === 0) continue;
+      for (const seq of m.keys()) if (inRanges(seq, r.seqs)) m.delete(seq);
+    }
+  }
+
+  /** Each seq of the report (at most MAX_PARKED), with its path when the report names one. */
+  #each(r: ProgressReport, fn: (seq: number, path: string) => void): void {
     let i = 0;
     for (const [lo, hi] of r.seqs) {
-      for (let s = lo; s <= hi && i < MAX_PARKED; s++, i++) {
-        this.#parked.push({ seq: s, path: r.paths?.[i] ?? r.paths?.[0] ?? '', reason: r.reason ?? '' });
-      }
+      for (let s = lo; s <= hi && i < MAX_PARKED; s++, i++) fn(s, r.paths?.[i] ?? r.paths?.[0] ?? '');
     }
-    if (this.#parked.length > MAX_PARKED) this.#parked.splice(0, this.#parked.length - MAX_PARKED);
+  }
+
+  #cap(m: Map<number, ParkedSeq>): void {
+    for (const seq of m.keys()) {
+      if (m.size <= MAX_PARKED) break;
+      m.delete(seq);
+    }
   }
 
   toJSON(assigned: number, updatedNs: bigint): ProgressJson {
@@ -85,7 +128,8 @@ export class ProgressTracker {
       host: this.#host,
       assigned,
       watermark: this.#done.floor,
-      parked: this.#parked,
+      parked: this.parked as ParkedSeq[],
+      retrying: this.retrying as ParkedSeq[],
       updatedNs: updatedNs.toString(),
       done: this.#done.ranges,
     };
@@ -93,6 +137,12 @@ export class ProgressTracker {
 
   load(j: Partial<ProgressJson>): void {
     this.#done = new RangeSet(j.watermark ?? 0, j.done ?? []);
-    this.#parked = Array.isArray(j.parked) ? j.parked.slice(-MAX_PARKED) : [];
+    const byseq = (xs: unknown) => new Map((Array.isArray(xs) ? (xs as ParkedSeq[]).slice(-MAX_PARKED) : []).map((p) => [p.seq, p] as const));
+    this.#parked = byseq(j.parked);
+    this.#retrying = byseq(j.retrying);
   }
+}
+
+function inRanges(n: number, ranges: readonly (readonly [number, number])[]): boolean {
+  return ranges.some(([lo, hi]) => n >= lo && n <= hi);
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { HpcmError, percentEncodeBytes } from '@hpcmirror/core';
 import { loadRoleConfig, loggerFor, type ConfigSource } from '../context.js';
 import { comparePaths } from '../audit/compare-trees.js';
-import { waitForFlow } from '../flow-progress.js';
+import { isFlowDone, waitForFlow } from '../flow-progress.js';
 import { compareOptions, openMirrorSides } from '../mirror-sides.js';
 import { relativeTo } from '../paths.js';
 
@@ -24,13 +24,14 @@ export function registerWait(program: Command): void {
       const deadline = Date.now() + timeoutS * 1000;
       if (paths.length === 0) {
         const p = await waitForFlow(loadRoleConfig(o, 'agent', { credentials: false }), deadline);
-        const ok = p.parked.length === 0 && p.target !== null && p.watermark >= p.target;
+        const ok = isFlowDone(p);
         if (o.json) process.stdout.write(JSON.stringify({ ok, ...p }, null, 2) + '\n');
         else if (ok) process.stdout.write(`mirrored: every change announced before the call is applied (${p.target} events)\n`);
         else {
           if (!p.spoolDrained) process.stdout.write('timeout: the agent has not yet published everything spooled before the call\n');
-          else if (p.pending) process.stdout.write(`timeout: ${p.pending} events pending (watermark ${p.watermark} of ${p.target})\n`);
+          else if (p.pending) process.stdout.write(`timeout: ${p.pending} events pending (watermark ${p.watermark} of ${p.target}${p.retrying.length ? `, ${p.retrying.length} retried from parking` : ''})\n`);
           for (const x of p.parked) process.stdout.write(`parked: seq ${x.seq} ${x.path}: ${x.reason}\n`);
+          if (p.parked.length) process.stdout.write('(after fixing the cause: `hpcmirror parked retry`, or `hpcmirror parked drop` to give them up)\n');
         }
         process.exitCode = ok ? 0 : 1;
         return;

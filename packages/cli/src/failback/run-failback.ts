@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { postPaths } from '@hpcmirror/agent';
 import { formatTime, HpcmError, percentDecodeToBytes, percentEncodeBytes, type LoadedConfig } from '@hpcmirror/core';
 import { compareTrees, comparePaths, type CompareOptions, type Side } from '../audit/compare-trees.js';
-import { waitForFlow } from '../flow-progress.js';
+import { isFlowDone, waitForFlow } from '../flow-progress.js';
 import { componentsOf } from '../ops/components.js';
 import { clearReverseOverflow, discardForwardQueues, reverseQueueView } from './broker-queues.js';
 import { failbackJournalOf, failoverDirOf, planFileOf } from './failover-paths.js';
@@ -147,7 +147,7 @@ export async function runFailback(i: FailbackInputs): Promise<FailbackOutcome> {
     if (plan.mode === 'since') {
       const p = await waitForFlow(i.reverse, end);
       if (p.parked.length) throw new HpcmError('HPM_FAILBACK_DRAIN', `the reverse flow parked ${p.parked.length} announcements (see \`hpcmirror status\`), e.g. ${p.parked[0]!.path}: ${p.parked[0]!.reason}`);
-      if (p.target === null || p.watermark < p.target) throw new HpcmError('HPM_FAILBACK_DRAIN', `the reverse flow did not drain within ${i.timeoutS} s (${p.pending} pending)`);
+      if (!isFlowDone(p)) throw new HpcmError('HPM_FAILBACK_DRAIN', `the reverse flow did not drain within ${i.timeoutS} s (${p.pending} pending)`);
     }
     for (;;) {
       const v = await reverseQueueView(i.reverse);

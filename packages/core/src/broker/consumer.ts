@@ -1,7 +1,7 @@
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import { ATTEMPTS_HEADER, REJECT_HEADER } from '../message/body.js';
+import { ATTEMPTS_HEADER, LAST_ERROR_HEADER, PARKED_AT_HEADER, REJECT_HEADER } from '../message/body.js';
 import type { BrokerConnection } from './connection.js';
 import { Publisher } from './publisher.js';
 import { declareStage, stageNames, type StageSpec } from './topology.js';
@@ -109,7 +109,7 @@ export class StageConsumer {
       requeue: () => finish(() => ch.nack(msg, false, true)),
       park: async (reason: string) => {
         if (done) return;
-        await republish(this.#names.parkingQueue, { [REJECT_HEADER]: reason });
+        await republish(this.#names.parkingQueue, { [REJECT_HEADER]: reason, [PARKED_AT_HEADER]: new Date().toISOString() });
         finish(() => ch.ack(msg));
       },
       retry: async (reason: string) => {
@@ -120,7 +120,7 @@ export class StageConsumer {
           return;
         }
         const level = Math.min(attempts, this.#names.retryQueues.length - 1);
-        await republish(this.#names.retryQueues[level]!, { [ATTEMPTS_HEADER]: next, hpcm_last_error: reason });
+        await republish(this.#names.retryQueues[level]!, { [ATTEMPTS_HEADER]: next, [LAST_ERROR_HEADER]: reason });
         finish(() => ch.ack(msg));
       },
     };

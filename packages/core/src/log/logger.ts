@@ -8,6 +8,8 @@ export interface LoggerSettings {
   format?: 'auto' | 'json' | 'pretty';
   /** Append JSON lines to this file instead of stdout. */
   file?: string;
+  /** JSON lines to stderr instead of stdout (commands whose stdout is their result). */
+  stderr?: boolean;
 }
 
 /** One logger per component; passwords in URLs never reach the output. */
@@ -19,6 +21,7 @@ export function createLogger(component: string, settings: LoggerSettings = {}): 
     formatters: { level: (label) => ({ level: label }) },
   };
   if (settings.file) return pino(options, pino.destination({ dest: settings.file, mkdir: true, sync: false }));
+  if (settings.stderr) return pino(options, pino.destination({ dest: 2, sync: true }));
   const pretty = settings.format === 'pretty' || (settings.format !== 'json' && process.stdout.isTTY === true);
   if (pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });

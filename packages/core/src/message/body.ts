@@ -49,3 +49,7 @@ export type ChangeKind = 'content' | 'rename' | 'symlink' | 'hardlink' | 'remove
 export const PATH_HEADER = 'hpcm_path';
 export const REJECT_HEADER = 'hpcm_reject';
 export const ATTEMPTS_HEADER = 'hpcm_attempts';
+/** When the message was parked (ISO 8601), for `hpcmirror parked list`. */
+export const PARKED_AT_HEADER = 'hpcm_parked_at';
+/** The last retryable failure, kept on the copy in a retry queue. */
+export const LAST_ERROR_HEADER = 'hpcm_last_error';
