@@ -74,6 +74,13 @@ describe('status --check thresholds', () => {
     expect(check([flow([component({ state: 'not reporting', reportAgeS: 95 })])]).line).toMatch(/WARNING - agent not reporting for 1m35s/);
   });
 
+  it('a subscriber running degraded (its source host unreachable) warns with the reason', () => {
+    const r = check([flow([component({ component: 'subscriber', degraded: 'source unreachable since 2026-01-01T00:09:00.000Z: HPM_TRANSPORT_CONNECTION: refused' })])]);
+    expect(r.level).toBe(1);
+    expect(r.line).toMatch(/^HPCMIRROR WARNING - subscriber degraded: source unreachable since .*refused \| /);
+    expect(r.line).toMatch(/1\/1 components running|lag=/);
+  });
+
   it('an unreachable broker is critical; with several flows every problem names its flow; 0 turns a threshold off', () => {
     const down = flow([component({})], [], { broker: { url: 'amqps://u@b:5671/', via: 'amqp', reachable: false, stages: [], error: { kind: 'refused', message: 'connection refused at b:5671' } } });
     const lagging = flow([component({ lagS: 400, pending: 1 })], [stage({})], { name: 'two' });

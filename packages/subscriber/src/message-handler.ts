@@ -14,6 +14,8 @@ import type { PostAfterCopy } from './post-after-copy.js';
 import { seqsOf, type ProgressReporter, type ProgressState } from './progress-reporter.js';
 import type { ReconcileOptions, ReconcileResult, Reconciler } from './reconciler.js';
 import type { SubscriberSettings } from './settings.js';
+import type { SourceHealth } from './source-health.js';
+import { isTransportError } from './transports/errors.js';
 import { isTempName } from './temp-names.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -32,6 +34,8 @@ export interface MessageHandlerDeps {
   isStopping: () => boolean;
   /** Compares a whole source subtree with the destination now (anti-entropy, synchronously). */
   syncTree: (sourceDir: Buffer) => Promise<void>;
+  /** Told when an apply fails on the connection to the source, and when one succeeds again (status: degraded). */
+  source?: SourceHealth;
 }
 
 /** What one validated message asks the reconciler to do. */
@@ -111,8 +115,13 @@ export class MessageHandler {
         const eventNs = eventNsOf(ann);
         await d.post.post({ path: result.destPath, type: result.type, ...(eventNs !== undefined && { eventNs }) });
       }
+      if (result !== 'superseded' && d.source && !d.source.reachable) {
+        d.source.up();
+        d.logger.info('source host reachable again');
+      }
       await this.#finish(delivery, progress, 'applied');
     } catch (err) {
+      if (isTransportError(err) && err.code === 'HPM_TRANSPORT_CONNECTION') d.source?.down(reasonOf(err));
       await this.#fail(delivery, progress, err, relPath);
     }
   }

@@ -1,6 +1,7 @@
 import type { AntiEntropyStats } from './anti-entropy.js';
 import type { DeleteGuardStatus } from './delete-guard.js';
 import type { LatencyHistogramSnapshot } from './latency-histogram.js';
+import type { SourceHealthSnapshot } from './source-health.js';
 
 /** Counters of one subscriber process since start. */
 export interface SubscriberCounters {
@@ -48,6 +49,10 @@ export interface SubscriberMetrics {
   progressReportsPublished: number;
   /** Mtime precision the destination gets (ns): comparisons use it. */
   mtimePrecisionNs: number;
+  /** Whether the source host answers (away at start, or the link dropped). */
+  source: SourceHealthSnapshot;
+  /** Why the subscriber runs degraded (the source unreachable), or null. */
+  degraded: string | null;
 }
 
 export function newCounters(): SubscriberCounters {

@@ -1,10 +1,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BrokerConnection, declareTopicExchange, HpcmError, Publisher, silentLogger, StageConsumer,
-  type Delivery, type Logger,
+  BrokerConnection, declareStage, declareTopicExchange, HpcmError, Publisher, silentLogger, StageConsumer,
+  type Delivery, type Logger, type StageSpec,
 } from '@hpcmirror/core';
+import type { Channel } from 'amqplib';
 import { AntiEntropy } from './anti-entropy.js';
 import { systemClock, type Clock } from './clock.js';
 import { DeleteGuard } from './delete-guard.js';
@@ -21,6 +23,9 @@ import { PathLocks } from './path-locks.js';
 import { PathMap } from './path-map.js';
 import { PostAfterCopy } from './post-after-copy.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { SourceHealth } from './source-health.js';
+import { reasonOf } from './errors.js';
+import { isTransportError } from './transports/errors.js';
 import { Reconciler } from './reconciler.js';
 import { resolveSettings, type SubscriberInputConfig, type SubscriberSettings } from './settings.js';
 import { TempJournal } from './temp-journal.js';
@@ -55,6 +60,24 @@ export function createSubscriber(opts: SubscriberOptions): Subscriber {
 }
 
 const TRASH_PURGE_MS = 10 * 60 * 1000;
+/** Backoff between connection attempts to a source host that was away at start. */
+const SOURCE_RETRY_MIN_MS = 1000;
+const SOURCE_RETRY_MAX_MS = 60_000;
+
+/** The stages' queues, so that what is announced while we wait for the source is kept, not dropped unroutable. */
+async function declareStages(conn: BrokerConnection, stages: readonly StageSpec[]): Promise<void> {
+  const ch = conn.manager.createChannel({ setup: async (c: Channel) => { for (const st of stages) await declareStage(c, st); } });
+  try {
+    await ch.waitForConnect();
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+/** The source host did not answer (down, sshd stopped, network): worth waiting for, unlike a wrong key or config. */
+function isSourceUnreachable(err: unknown): boolean {
+  return isTransportError(err) && (err.code === 'HPM_TRANSPORT_CONNECTION' || err.code === 'HPM_TRANSPORT_TIMEOUT');
+}
 
 /** The running parts, made by start() and dropped by stop(). */
 interface Running {
@@ -88,11 +111,16 @@ class SubscriberService implements Subscriber {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #isStopping = false;
+  readonly #source: SourceHealth;
+  /** The background reconnect of a source that was away at start, and its cancel switch. */
+  #reconnecting: Promise<void> | undefined;
+  #reconnectAbort: AbortController | undefined;
 
   constructor(opts: SubscriberOptions) {
     this.#opts = opts;
     this.#log = opts.logger ?? silentLogger();
     this.#clock = opts.clock ?? systemClock;
+    this.#source = new SourceHealth(this.#clock);
   }
 
   async start(): Promise<void> {
@@ -125,6 +153,8 @@ class SubscriberService implements Subscriber {
       hardLinkGroups: r?.links.size ?? 0,
       progressReportsPublished: r?.progress.published ?? 0,
       mtimePrecisionNs: Number(MTIME_PRECISION_NS),
+      source: this.#source.snapshot(),
+      degraded: this.#source.degraded,
     };
   }
 
@@ -186,8 +216,8 @@ class SubscriberService implements Subscriber {
     const publishers: Publisher[] = [];
     const consumers: StageConsumer[] = [];
     try {
-      await transport.start();
-      await reconciler.checkSourceRoot().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'source root not available yet'));
+      const sourceUp = await this.#startTransport(transport);
+      if (sourceUp) await reconciler.checkSourceRoot().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'source root not available yet'));
       conn = new BrokerConnection({
         url: settings.brokerUrl,
         logger: log,
@@ -217,6 +247,7 @@ class SubscriberService implements Subscriber {
         counters: this.#counters, post, clock: this.#clock, logger: log,
         isStopping: () => this.#isStopping,
         syncTree: (dir) => antiEntropy.syncTree(dir),
+        source: this.#source,
       });
       for (const [size, stage] of [['small', settings.topology.subscriberSmall], ['large', settings.topology.subscriberLarge]] as const) {
         const pool = this.#pools[size];
@@ -228,9 +259,11 @@ class SubscriberService implements Subscriber {
           onMessage: (d: Delivery) => this.#track(handler.handle(d, pool)),
         });
         consumers.push(consumer);
-        await consumer.start();
+        // Without the source nothing can be applied: the messages wait on the broker meanwhile.
+        if (sourceUp) await consumer.start();
       }
-      antiEntropy.start();
+      if (sourceUp) antiEntropy.start();
+      else await declareStages(conn, [settings.topology.subscriberSmall, settings.topology.subscriberLarge]);
       const trashTimer = trash ? setInterval(() => { void trash.purge().catch((err: Error) => log.warn({ err: err.message }, 'trash purge failed')); }, TRASH_PURGE_MS).unref() : undefined;
       this.#run = {
         settings, abort, transport, ownsTransport, conn, progressPublisher, postPublisher, consumers, journal,
@@ -239,7 +272,9 @@ class SubscriberService implements Subscriber {
       log.info({
         flow: settings.flow, transport: transport.name, pools: { small: sub.pools.small.workers, large: sub.pools.large.workers },
         queues: [settings.topology.subscriberSmall.name, settings.topology.subscriberLarge.name],
-      }, 'subscriber started');
+        ...(!sourceUp && { degraded: this.#source.degraded }),
+      }, sourceUp ? 'subscriber started' : 'subscriber started degraded: waiting for the source host before consuming');
+      if (!sourceUp) this.#reconnecting = this.#reconnectSource(this.#run, reconciler);
     } catch (err) {
       for (const c of consumers) await c.stop().catch(() => undefined);
       for (const p of publishers) await p.close().catch(() => undefined);
@@ -251,10 +286,67 @@ class SubscriberService implements Subscriber {
     }
   }
 
+  /** Starts the transport; false (degraded, logged) when the source host does not answer. */
+  async #startTransport(transport: Transport): Promise<boolean> {
+    try {
+      await transport.start();
+      this.#source.up();
+      return true;
+    } catch (err) {
+      if (!isSourceUnreachable(err)) throw err;
+      this.#source.down(reasonOf(err));
+      this.#log.warn({ err: reasonOf(err), attempt: 1, retryInS: SOURCE_RETRY_MIN_MS / 1000 }, 'source host unreachable; retrying with backoff (status: degraded)');
+      return false;
+    }
+  }
+
+  /**
+   * A source away at start: retried with backoff (one warning per attempt) until it answers, then
+   * the consumers and anti-entropy start as they would have. stop() cancels it.
+   */
+  async #reconnectSource(r: Running, reconciler: Reconciler): Promise<void> {
+    const abort = (this.#reconnectAbort = new AbortController());
+    let delay = SOURCE_RETRY_MIN_MS;
+    for (let attempt = 2; ; attempt++) {
+      try {
+        await sleep(delay, undefined, { signal: abort.signal });
+      } catch {
+        return;
+      }
+      try {
+        await r.transport.start();
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        delay = Math.min(delay * 2, SOURCE_RETRY_MAX_MS);
+        this.#source.down(reasonOf(err));
+        this.#log.warn({ err: reasonOf(err), attempt, retryInS: delay / 1000 }, 'source host still unreachable; retrying with backoff (status: degraded)');
+        continue;
+      }
+      if (abort.signal.aborted) return;
+      this.#source.up();
+      this.#log.info({ attempt }, 'source host reachable; consuming');
+      await reconciler.checkSourceRoot().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'source root not available yet'));
+      try {
+        for (const c of r.consumers) {
+          if (abort.signal.aborted) return;
+          await c.start();
+        }
+        r.antiEntropy.start();
+      } catch (err) {
+        this.#log.error({ err: reasonOf(err) }, 'cannot start consuming after the source came back');
+      }
+      return;
+    }
+  }
+
   async #stop(): Promise<void> {
     const r = this.#run!;
     this.#isStopping = true;
     const log = this.#log;
+    this.#reconnectAbort?.abort();
+    await this.#reconnecting?.catch(() => undefined);
+    this.#reconnecting = undefined;
+    this.#reconnectAbort = undefined;
     // New deliveries are requeued at once; copies in flight get a grace period, then are aborted.
     const settled = (ms: number) => this.#timeBoxed(Promise.allSettled([...this.#inFlight]).then(() => true), ms, 'stop').catch(() => false);
     if (!(await settled(this.#opts.stopGraceMs ?? 10_000))) {

@@ -37,6 +37,7 @@ export function statusCheck(flows: FlowStatus[], nowMs: number): CheckResult {
       const name = componentLabel(c.component, c.instance);
       shown++;
       if (c.state === 'running' || c.state === 'starting' || c.state === 'stopping') running++;
+      if (c.degraded && c.state === 'running') add(1, `${name} degraded: ${c.degraded}`);
       if (c.state === 'not reporting') add(1, `${name} not reporting for ${formatDuration(c.reportAgeS)}`);
       if ((c.state === 'stopped' || c.state === 'failed') && c.expected) add(2, `${name} ${c.state}${c.error ? ` (${c.error})` : ''}`);
       else if (c.state === 'failed') add(1, `${name} failed${c.error ? ` (${c.error})` : ''}`);

@@ -94,6 +94,7 @@ function componentStatus(target: FlowTarget, component: Component, file: StatusF
   const guard = component === 'subscriber' && metrics
     ? (metrics as { deleteGuard?: { paused?: boolean; pausedSince?: number | null; alert?: string | null } }).deleteGuard
     : undefined;
+  const degraded = fileCurrent && metrics ? (metrics as { degraded?: unknown }).degraded : undefined;
   const manager: Manager | null = proc?.manager ?? (fileAlive ? 'foreground' : null);
   const crashed = file !== undefined && !file.stoppedAt && !fileAlive && file.host === here;
   const error = file?.error?.message ?? (crashed ? `pid ${file.pid} exited without a clean stop` : undefined);
@@ -115,6 +116,7 @@ function componentStatus(target: FlowTarget, component: Component, file: StatusF
     ...(guard && fileCurrent && {
       deletes: { paused: guard.paused === true, pausedSince: guard.pausedSince ? new Date(guard.pausedSince).toISOString() : null, alert: guard.alert ?? null },
     }),
+    ...(typeof degraded === 'string' && { degraded }),
     ...(proc?.unit && { unit: proc.unit }),
     ...(proc?.logFile && { logFile: proc.logFile }),
     ...(fileCurrent && file.metricsUrl && { metricsUrl: file.metricsUrl }),

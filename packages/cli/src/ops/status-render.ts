@@ -27,6 +27,7 @@ function notes(c: ComponentStatus): string {
     for (const l of s.lossPending) out.push(`SHIM LOSS since ${l.since} (${l.host})`);
     if (s.lossesRecent.length) out.push(`${s.lossesRecent.length} spool loss(es) recently, scans scheduled`);
   }
+  if (c.degraded) out.push(c.degraded);
   if (c.deletes?.paused) out.push(`REMOVES PAUSED${c.deletes.pausedSince ? ` since ${c.deletes.pausedSince}` : ''}`);
   if (c.state === 'not reporting') out.push(`last report ${formatDuration(c.reportAgeS)} ago`);
   if (c.error) out.push(c.error);
@@ -43,7 +44,7 @@ function renderFlow(f: FlowStatus): string[] {
     ['COMPONENT', 'STATE', 'BY', 'PID', 'UPTIME', 'RATE', 'LAG', 'RETRIES', 'PARKED', 'NOTES'],
     ...f.components.map((c) => [
       componentLabel(c.component, c.instance),
-      c.state === 'running' ? 'running' : c.state.toUpperCase(),
+      c.state === 'running' ? (c.degraded ? 'DEGRADED' : 'running') : c.state.toUpperCase(),
       c.manager ?? '-',
       c.pid === null ? '-' : String(c.pid),
       formatDuration(c.uptimeS),

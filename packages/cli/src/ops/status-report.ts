@@ -31,6 +31,8 @@ export interface ComponentStatus {
   parked: number | null;
   /** Agent: the shim's spool on this node. */
   spool?: SpoolView;
+  /** Running, but not doing its work fully: why (a subscriber whose source host is unreachable). */
+  degraded?: string;
   /** Subscriber: the delete guard. */
   deletes?: { paused: boolean; pausedSince: string | null; alert: string | null };
   unit?: string;

@@ -163,7 +163,8 @@ export class SftpPool {
             : new TransportError('HPM_TRANSPORT_CONNECTION', `sftp: ${(err as Error).message}`, { cause: err });
         slot.retryAt = Date.now() + slot.backoffMs;
         slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
-        this.#config.logger.warn({ code: slot.lastError.code, err: slot.lastError.message }, 'sftp connect failed');
+        // open() throws it to its caller, who says it once; a reconnect on demand is said here.
+        this.#config.logger[rethrow ? 'debug' : 'warn']({ code: slot.lastError.code, err: slot.lastError.message }, 'sftp connect failed');
         throw slot.lastError;
       } finally {
         slot.connecting = undefined;
