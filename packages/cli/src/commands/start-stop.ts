@@ -15,7 +15,7 @@ import { cliEntry } from '../sandbox/sandbox-configs.js';
 type Action = 'start' | 'stop' | 'restart';
 
 /** Grace between SIGTERM and SIGKILL, as the units' TimeoutStopSec. */
-const STOP_TIMEOUT_MS: Record<Component, number> = { agent: 60_000, winnow: 60_000, subscriber: 120_000 };
+const STOP_TIMEOUT_MS: Record<Component, number> = { agent: 60_000, watch: 60_000, winnow: 60_000, subscriber: 120_000 };
 
 interface Outcome { ok: boolean; text: string }
 

@@ -28,7 +28,8 @@ export function registerWatch(program: Command): void {
         return;
       }
       const watcher = createWatcher({ config, logger, onFailure: (err) => failure?.(err) });
-      await Promise.race([runForeground(watcher), failed.catch(async (err: unknown) => {
+      // With its identity: a status file (and metrics endpoint) like the other components, for `status`.
+      await Promise.race([runForeground(watcher, { config, component: 'watch', logger }), failed.catch(async (err: unknown) => {
         await watcher.stop().catch(() => undefined);
         throw err instanceof HpcmError ? err : new HpcmError('HPM_WATCH_FAILED', describeError(err));
       })]);

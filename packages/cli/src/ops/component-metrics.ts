@@ -22,6 +22,8 @@ const subscriberCounters = {
 
 const COUNTER_PATHS: Record<Component, ReadonlySet<string>> = {
   agent: new Set(Object.keys(agentCounters)),
+  // WatcherMetrics: per-tree counters sit in an array, only the totals are counters here.
+  watch: new Set(['recordsWritten', 'recordsLost']),
   winnow: new Set([...Object.keys(winnowCounters), 'cacheEvictions']),
   subscriber: new Set([
     ...Object.keys(subscriberCounters).map((k) => `counters.${k}`),

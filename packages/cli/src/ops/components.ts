@@ -1,15 +1,18 @@
 import type { Config } from '@hpcmirror/core';
 
-/** The long-running components, in data-flow order (start order; stop goes the other way). */
-export const COMPONENTS = ['agent', 'winnow', 'subscriber'] as const;
+/**
+ * The long-running components, in data-flow order (start order; stop goes the other way). `watch`
+ * (`hpcmirror watch`) feeds the agent's spool beside the shim, on the agent's node.
+ */
+export const COMPONENTS = ['agent', 'watch', 'winnow', 'subscriber'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 export function isComponent(name: string): name is Component {
   return (COMPONENTS as readonly string[]).includes(name);
 }
 
-/** The components a config runs on its node: one per section it has (`agent:`, `winnow:`, `subscriber:`). */
-export function componentsOf(cfg: Pick<Config, 'agent' | 'winnow' | 'subscriber'>): Component[] {
+/** The components a config runs on its node: one per section it has (`agent:`, `watch:`, `winnow:`, `subscriber:`). */
+export function componentsOf(cfg: Pick<Config, 'agent' | 'watch' | 'winnow' | 'subscriber'>): Component[] {
   return COMPONENTS.filter((c) => cfg[c] !== undefined);
 }
 

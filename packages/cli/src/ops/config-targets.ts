@@ -64,7 +64,8 @@ export function resolveTargets(arg: string | undefined, src: ConfigSource, env: 
   if (src.config || src.sandbox) {
     const file = configFileFor(src, 'agent');
     const config = load(src);
-    if (src.sandbox) return [{ name: 'sandbox', configFile: file, sandboxDir: resolve(src.sandbox), config, components: pick([...COMPONENTS]) }];
+    // The sandbox runs agent, winnow and subscriber; a watcher only when its config has a watch: section.
+    if (src.sandbox) return [{ name: 'sandbox', configFile: file, sandboxDir: resolve(src.sandbox), config, components: pick(COMPONENTS.filter((c) => c !== 'watch' || config.watch !== undefined)) }];
     return [{ name: configName(file), configFile: file, config, components: pick(componentsOf(config)) }];
   }
   const dir = configDir(env);

@@ -38,6 +38,7 @@ export function statusCheck(flows: FlowStatus[], nowMs: number): CheckResult {
       shown++;
       if (c.state === 'running' || c.state === 'starting' || c.state === 'stopping') running++;
       if (c.degraded && c.state === 'running') add(1, `${name} degraded: ${c.degraded}`);
+      if (c.watch?.recordsLost) add(1, `${name} could not spool ${c.watch.recordsLost} events (loss marked: the agent schedules a scan)`);
       if (c.state === 'not reporting') add(1, `${name} not reporting for ${formatDuration(c.reportAgeS)}`);
       if ((c.state === 'stopped' || c.state === 'failed') && c.expected) add(2, `${name} ${c.state}${c.error ? ` (${c.error})` : ''}`);
       else if (c.state === 'failed') add(1, `${name} failed${c.error ? ` (${c.error})` : ''}`);

@@ -25,10 +25,11 @@ export interface CollectOptions {
 /** The counters whose rates lead the human view, per component. */
 const HEADLINE_RATES: Record<Component, string[]> = {
   agent: ['published', 'confirmed', 'recordsRead'],
+  watch: ['recordsWritten', 'recordsLost'],
   winnow: ['received', 'forwarded', 'suppressed', 'coalesced'],
   subscriber: ['counters.applied', 'counters.bytes', 'counters.received'],
 };
-const RETRY_COUNTER: Record<Component, string> = { agent: 'publishRetries', winnow: 'forwardFailures', subscriber: 'counters.retried' };
+const RETRY_COUNTER: Partial<Record<Component, string>> = { agent: 'publishRetries', winnow: 'forwardFailures', subscriber: 'counters.retried' };
 const PARKED_COUNTER: Partial<Record<Component, string>> = { winnow: 'parked', subscriber: 'counters.parked' };
 
 interface ProcessView {
@@ -70,6 +71,14 @@ async function managerView(ctx: ManagerContext, target: FlowTarget, component: C
   return { manager: 'background', alive: isRecordAlive(r), pid: r.pid, startedMs: Date.parse(r.startedAt) || null, expected: true, failed: false, logFile: r.logFile };
 }
 
+/** The watcher's metrics() (WatcherMetrics) in a few numbers. */
+function watchSummary(metrics: unknown): ComponentStatus['watch'] {
+  const m = metrics as { dirs?: { watches?: number; pending?: number }[]; recordsLost?: number };
+  if (!Array.isArray(m.dirs)) return undefined;
+  const sum = (k: 'watches' | 'pending') => m.dirs!.reduce((n, d) => n + (typeof d[k] === 'number' ? d[k]! : 0), 0);
+  return { trees: m.dirs.length, watches: sum('watches'), pending: sum('pending'), recordsLost: typeof m.recordsLost === 'number' ? m.recordsLost : 0 };
+}
+
 function componentStatus(target: FlowTarget, component: Component, file: StatusFileJson | undefined, proc: ProcessView | undefined, nowMs: number, withMetrics: boolean): ComponentStatus {
   const t = target.config.status;
   const here = hostname();
@@ -94,6 +103,7 @@ function componentStatus(target: FlowTarget, component: Component, file: StatusF
   const guard = component === 'subscriber' && metrics
     ? (metrics as { deleteGuard?: { paused?: boolean; pausedSince?: number | null; alert?: string | null } }).deleteGuard
     : undefined;
+  const watched = component === 'watch' && metrics ? watchSummary(metrics) : undefined;
   const degraded = fileCurrent && metrics ? (metrics as { degraded?: unknown }).degraded : undefined;
   const manager: Manager | null = proc?.manager ?? (fileAlive ? 'foreground' : null);
   const crashed = file !== undefined && !file.stoppedAt && !fileAlive && file.host === here;
@@ -111,12 +121,13 @@ function componentStatus(target: FlowTarget, component: Component, file: StatusF
     rates,
     lagS: fileCurrent && file.lag ? file.lag.oldestPendingS : null,
     pending: fileCurrent && file.lag ? file.lag.pending : null,
-    retries: metrics ? numberAt(metrics, RETRY_COUNTER[component]) ?? null : null,
+    retries: metrics && RETRY_COUNTER[component] ? numberAt(metrics, RETRY_COUNTER[component]) ?? null : null,
     parked: metrics && parkedPath ? numberAt(metrics, parkedPath) ?? null : null,
     ...(guard && fileCurrent && {
       deletes: { paused: guard.paused === true, pausedSince: guard.pausedSince ? new Date(guard.pausedSince).toISOString() : null, alert: guard.alert ?? null },
     }),
     ...(typeof degraded === 'string' && { degraded }),
+    ...(watched && { watch: watched }),
     ...(proc?.unit && { unit: proc.unit }),
     ...(proc?.logFile && { logFile: proc.logFile }),
     ...(fileCurrent && file.metricsUrl && { metricsUrl: file.metricsUrl }),

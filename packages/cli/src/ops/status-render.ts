@@ -12,6 +12,8 @@ function rateText(c: ComponentStatus): string {
   switch (c.component) {
     case 'agent':
       return r.published === undefined ? '-' : `${formatRate(r.published)} ev/s published`;
+    case 'watch':
+      return r.recordsWritten === undefined ? '-' : `${formatRate(r.recordsWritten)} ev/s spooled`;
     case 'winnow':
       return r.received === undefined ? '-' : `${formatRate(r.received)} in, ${formatRate(r.forwarded)} fwd/s`;
     case 'subscriber':
@@ -28,6 +30,7 @@ function notes(c: ComponentStatus): string {
     if (s.lossesRecent.length) out.push(`${s.lossesRecent.length} spool loss(es) recently, scans scheduled`);
   }
   if (c.degraded) out.push(c.degraded);
+  if (c.watch) out.push(`${c.watch.trees} tree${c.watch.trees === 1 ? '' : 's'}, ${c.watch.watches} watches${c.watch.pending ? `, ${c.watch.pending} settling` : ''}${c.watch.recordsLost ? `, ${c.watch.recordsLost} EVENTS NOT SPOOLED` : ''}`);
   if (c.deletes?.paused) out.push(`REMOVES PAUSED${c.deletes.pausedSince ? ` since ${c.deletes.pausedSince}` : ''}`);
   if (c.state === 'not reporting') out.push(`last report ${formatDuration(c.reportAgeS)} ago`);
   if (c.error) out.push(c.error);

@@ -31,6 +31,8 @@ export interface ComponentStatus {
   parked: number | null;
   /** Agent: the shim's spool on this node. */
   spool?: SpoolView;
+  /** Watch: the trees it watches, inotify watches held, and spool records it could not write. */
+  watch?: { trees: number; watches: number; pending: number; recordsLost: number };
   /** Running, but not doing its work fully: why (a subscriber whose source host is unreachable). */
   degraded?: string;
   /** Subscriber: the delete guard. */

@@ -11,6 +11,7 @@ import { checkFileModes } from './file-modes.js';
 import { checkLinger } from './linger.js';
 import { checkShimLibrary } from './shim-library.js';
 import { checkRemoteHelper, checkSshSource } from './ssh-source.js';
+import { checkWatchSetup } from './watch-setup.js';
 import { checkSpoolDir, checkStateDir } from './writable-dirs.js';
 
 export interface DoctorTargetResult {
@@ -29,6 +30,7 @@ export interface DoctorReport {
 async function checkTarget(t: FlowTarget): Promise<DoctorResult[]> {
   const cfg = t.config;
   const runsAgent = t.components.includes('agent') && cfg.agent !== undefined;
+  const runsWatch = t.components.includes('watch') && cfg.watch !== undefined;
   const sub = t.components.includes('subscriber') ? cfg.subscriber : undefined;
   const ssh = sub && sub.transport !== 'local' ? sub.ssh : undefined;
   const managementUrl = cfg.status.management_url ?? (t.sandboxDir ? readSandboxState(t.sandboxDir)?.mgmtUrl ?? undefined : undefined);
@@ -51,6 +53,11 @@ async function checkTarget(t: FlowTarget): Promise<DoctorResult[]> {
     pending.push(checkShimLibrary());
     const a = resolveAgentSettings(cfg);
     pending.push(checkSpoolDir(a.spoolDir, cfg.source_root));
+  }
+  if (runsWatch) {
+    pending.push(checkWatchSetup(cfg));
+    // The watcher writes the agent's spool: checked here too when this node runs no agent.
+    if (!runsAgent) pending.push(checkSpoolDir(resolveAgentSettings(cfg).spoolDir, cfg.source_root));
   }
   if (ssh) {
     pending.push(checkSshSource(ssh, cfg.source_root, silentLogger()));
