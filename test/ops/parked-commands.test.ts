@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hpcmirror, SandboxUnderTest } from '../e2e/cli-harness.js';
+import { eventually } from './cli-process.js';
 import type { ParkedMessage } from '../../packages/cli/src/ops/parked-queues.js';
 
 /**
@@ -56,6 +57,18 @@ describe('parked messages: list, retry after the fix, drop', () => {
     const none = await parked('retry', '--path', '**/nothing/*');
     expect(none.stdout).toMatch(/^0 parked messages sent back/m);
     expect(await listJson()).toHaveLength(1);
+
+    // Retried before the fix: parked again (a fresh park, attempts from 1), and wait still says so.
+    const early = await parked('retry', '--all');
+    expect(early.stdout).toMatch(/^1 parked message sent back/m);
+    const again = await eventually(async () => {
+      const l = await listJson();
+      return l.length === 1 && l[0]!.parkedAt !== list[0]!.parkedAt ? l : undefined;
+    }, 60_000, 'the retried message parked again');
+    expect(again[0]).toMatchObject({ attempts: 1, reason: expect.stringMatching(/^HPM_PATH_UNSAFE/) });
+    const wAgain = await sb.wait(60);
+    expect(wAgain.code, wAgain.stdout).toBe(1);
+    expect(wAgain.stdout).toMatch(/^parked: seq \d+ \S*d\/f: HPM_PATH_UNSAFE/m);
 
     unlinkSync(join(sb.dst, 'd')); // the operator's fix
     const r = await parked('retry', '--path', '**/d/f');
