@@ -35,8 +35,9 @@ describe('winnow: echo suppression by hpcm_origin', () => {
       withOrigin('fs/primary/c', mirrorOriginOf('third-site')), // a chained flow's copy: a real change here
       withOrigin('fs/primary/d', undefined), // a job's write
     ]);
-    await waitFor('2 forwards and 2 echoes', () => flow.forwarded.length >= 2 && w!.metrics().echoes === 2);
-    await sleep(200);
+    // The counter moves on the broker's confirm, which comes after the consumer here has the copy.
+    await waitFor('2 forwards confirmed and 2 echoes', () => flow.forwarded.length >= 2 && w!.metrics().echoes === 2 && w!.metrics().forwarded === 2);
+    await sleep(200); // room for a wrong third forward to show up
     expect(flow.forwarded.map((f) => f.body.relPath).sort()).toEqual(['fs/primary/c', 'fs/primary/d']);
     expect(w.metrics()).toMatchObject({ received: 4, forwarded: 2, echoes: 2, parked: 0 });
   });

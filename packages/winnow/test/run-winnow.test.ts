@@ -28,7 +28,7 @@ describe('runWinnow', () => {
     const ac = new AbortController();
     let started: WinnowService | undefined;
     const run = runWinnow(configFile('credentials: ~/.hpcm-no-such-credentials\nwinnow:\n  instances: 2\n'), { instance: 1, logger: silentLogger(), signal: ac.signal, onStarted: (s) => (started = s) });
-    await expect.poll(() => started, { timeout: 15_000 }).toBeDefined();
+    await expect.poll(() => started, { timeout: 45_000 }).toBeDefined();
     expect(started!.settings.shards).toEqual([1]);
     ac.abort();
     await run;
