@@ -9,7 +9,7 @@ import { b, fileStat, tempDir, uniqueFlow } from './helpers.js';
 
 const brokerUrl = inject('infra').brokerUrl;
 
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -157,7 +157,7 @@ describe('agent: spool records to v03 messages (real broker)', () => {
     expect(m).toMatchObject({ lossMarkers: 1, dirtySetSize: 1, segmentsDeleted: 1 });
     // The checkpoint trails the in-memory set by up to checkpointMs.
     const readState = () => JSON.parse(readFileSync(join(s.state, 'agent-state.json'), 'utf8'));
-    await until(() => readState().dirty.length === 1, 5_000).catch(() => undefined);
+    await until(() => readState().dirty.length === 1).catch(() => undefined);
     const st = readState();
     expect(st.scans).toMatchObject([{ sinceNs: '1795000000123456789', reason: 'loss' }]);
     expect(st.dirty).toMatchObject([{ holders: [['hpc1', process.pid]] }]);

@@ -25,7 +25,7 @@ export async function bindTestQueue(url: string, exchange: string, queue: string
  * Takes messages off `queue` until `until` says enough or the time is up. A new connection each
  * call (and after an error), so it works across broker restarts.
  */
-export async function drainQueue(url: string, queue: string, until: (all: ReceivedMessage[]) => boolean, timeoutMs = 20_000, into: ReceivedMessage[] = []): Promise<ReceivedMessage[]> {
+export async function drainQueue(url: string, queue: string, until: (all: ReceivedMessage[]) => boolean, timeoutMs = 45_000, into: ReceivedMessage[] = []): Promise<ReceivedMessage[]> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !until(into)) {
     try {

@@ -65,7 +65,7 @@ describe('safety-net scan', () => {
     services.push(svc);
     await svc.start();
     await svc.start();
-    await expect.poll(() => runs, { timeout: 5000 }).toBe(3);
+    await expect.poll(() => runs, { timeout: 30_000 }).toBe(3);
     await svc.stop();
     expect(aborted).toBe(true);
     const off = createSafetyNetScan({ periodS: 0, stateFile: join(dir, 'off.json'), scan: async () => void runs++ });
