@@ -47,7 +47,7 @@ for (const transport of ['sftp', 'rsync'] as const) {
       writeFileSync(join(s.src, 'f'), 'x');
       await s.publishRaw(JSON.stringify({ pubTime: '20261123T101500', baseUrl: 'sftp://opsm@other-host/', relPath: `${s.src.slice(1)}/f` }), 'f');
       await s.waitSettled(1);
-      expect((await s.takeParked()).map((p) => p.reason)).toEqual([expect.stringMatching(/^HPM_SUB_BASEURL_DENIED/)]);
+      expect((await s.waitParked(1)).map((p) => p.reason)).toEqual([expect.stringMatching(/^HPM_SUB_BASEURL_DENIED/)]);
     });
   });
 }

@@ -166,7 +166,7 @@ describe('subscriber service: hostile and invalid input', () => {
     await s.publishRaw('this is not json', 'x');
     await s.publishRaw(JSON.stringify({ pubTime: '20261123T101500', baseUrl: 'file:/', relPath: `${srcRel}/ok`, pad: 'x'.repeat(70_000) }), 'ok');
     await s.waitSettled(7);
-    const parked = (await s.takeParked()).map((p) => p.reason).sort();
+    const parked = (await s.waitParked(7)).map((p) => p.reason).sort();
     expect(parked).toHaveLength(7);
     const has = (re: RegExp): boolean => parked.some((r) => re.test(r));
     expect(has(/^HPM_PATH_UNSAFE: relPath: has a '\.\.' component/)).toBe(true);
@@ -231,7 +231,7 @@ describe('subscriber service: hostile and invalid input', () => {
     expect(readdirSync(s.dst)).toEqual(['x.dat']);
     await waitFor(() => reportedSeqs(s.progress, 'suppressed').has(1), 'suppressed report');
     // Anti-entropy leaves rejected names alone too.
-    await waitFor(() => s.sub.metrics().antiEntropy.checked > 0, 'anti-entropy pass', 10_000);
+    await waitFor(() => s.sub.metrics().antiEntropy.checked > 0, 'anti-entropy pass', 30_000);
     expect(readdirSync(s.dst)).toEqual(['x.dat']);
   });
 });

@@ -8,7 +8,7 @@ import { waitFor } from './wait.js';
 export const treeDiff = (s: ServiceHarness): string[] => diffTrees(snapshotTree(s.src), snapshotTree(s.dst));
 
 export async function converge(s: ServiceHarness, what = 'destination to match the source'): Promise<void> {
-  await waitFor(() => treeDiff(s).length === 0 || undefined, `${what}: ${treeDiff(s).join('; ')}`, 20_000);
+  await waitFor(() => treeDiff(s).length === 0 || undefined, `${what}: ${treeDiff(s).join('; ')}`, 30_000);
 }
 
 /**

@@ -59,7 +59,12 @@ export interface ServiceHarness {
   publishRaw(body: string | Buffer, pathHeader: string, opts?: { large?: boolean }): Promise<void>;
   /** Drains the parking queues. */
   takeParked(): Promise<ParkedMessage[]>;
-  /** Waits until `n` messages have been acked or parked by the subscriber. */
+  /**
+   * Drains the parking queues until `n` messages came out, then once more (so extras show too).
+   * The parked counter moves before the progress report and the park itself reach the broker.
+   */
+  waitParked(n: number, timeoutMs?: number): Promise<ParkedMessage[]>;
+  /** Waits until the subscriber has counted `n` messages applied, parked or filtered out (acks and parks may trail). */
   waitSettled(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -150,6 +155,15 @@ export async function startService(opts: ServiceOptions = {}): Promise<ServiceHa
         }
       }
       return out;
+    },
+    async waitParked(n, timeoutMs = 30_000) {
+      const got: ParkedMessage[] = [];
+      await waitFor(async () => {
+        got.push(...(await h.takeParked()));
+        return got.length >= n;
+      }, `${n} parked messages`, timeoutMs);
+      got.push(...(await h.takeParked()));
+      return got;
     },
     async waitSettled(n, timeoutMs = 30_000) {
       await waitFor(() => {

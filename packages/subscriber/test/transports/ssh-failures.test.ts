@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +77,20 @@ function sessionPids(pid: number): number[] {
   return out;
 }
 
+/** Bytes in the files below `dir` (a fetch's temp file, or rsync's inside its staging dir). */
+function bytesBelow(dir: string): number {
+  let total = 0;
+  try {
+    for (const rel of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+      const st = lstatSync(join(dir, rel), { throwIfNoEntry: false });
+      if (st?.isFile()) total += st.size;
+    }
+  } catch {
+    // a staging dir removed while listed: the fetch is over
+  }
+  return total;
+}
+
 async function rejection(work: Promise<unknown>): Promise<TransportError> {
   const err = await work.then(
     () => new Error('expected a rejection'),
@@ -136,7 +150,9 @@ describe.each(['sftp', 'rsync'] as const)('%s transport over a failing ssh', (na
       // Paced so the drop surely lands mid-transfer.
       const fetching = transport.fetch(bigFile, dest, { fsync: false, bwlimitBytesPerSec: 8 * 1024 * 1024 });
       const caught = rejection(fetching);
-      await sleep(1500);
+      // Cut once bytes are landing, not after a guessed delay: a loaded machine may still be in the ssh handshake.
+      for (const t0 = Date.now(); bytesBelow(dir) < 1024 * 1024 && Date.now() - t0 < 60_000;) await sleep(50);
+      expect(bytesBelow(dir), 'the fetch never got going').toBeGreaterThanOrEqual(1024 * 1024);
       const victims = sessionPids(sshd.pid);
       expect(victims.length).toBeGreaterThan(0);
       for (const pid of victims) {
