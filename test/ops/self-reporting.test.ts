@@ -118,8 +118,13 @@ describe('component reporting', () => {
     await r.start();
     r.setState('running');
     assignedSeq = 9;
-    await new Promise((res) => setTimeout(res, 300));
-    const [running] = await readStatusFiles(join(scratch, 'state', 'status'));
+    // A status write every intervalMs: wait for one that saw the new numbers (a loaded machine delays timers).
+    const statusDir = join(scratch, 'state', 'status');
+    for (const t0 = Date.now(); Date.now() - t0 < 30_000; await new Promise((res) => setTimeout(res, 50))) {
+      const [s] = await readStatusFiles(statusDir);
+      if (s?.state === 'running' && s.lag?.pending === 7 && (s.rates.published ?? 0) > 0) break;
+    }
+    const [running] = await readStatusFiles(statusDir);
     expect(running).toMatchObject({ component: 'agent', pid: process.pid, state: 'running', flow: 'unit', configFile: '/x/unit.yaml' });
     expect(running!.lag).toMatchObject({ pending: 7 });
     expect(running!.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);

@@ -23,7 +23,7 @@ describe('process control', () => {
     const began = Date.now();
     await stopProcess(record, { timeoutMs: 300 });
     expect(isAlive(record.pid)).toBe(false);
-    expect(Date.now() - began).toBeLessThan(3_000);
+    expect(Date.now() - began).toBeLessThan(8_000); // far below the 10 s default grace: the 300 ms one was used
   });
 
   it('does not mistake a different process for a recorded one', async () => {
