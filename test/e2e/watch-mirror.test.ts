@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, SandboxUnderTest } from './cli-harness.js';
+import { CLI, hpcmirror, SandboxUnderTest } from './cli-harness.js';
 import { expectConverged, shimSpawn } from './mirror-checks.js';
 
 /**
@@ -51,6 +51,15 @@ describe('watch: trees written without the shim are mirrored', () => {
     });
   }
 
+  /**
+   * The watcher announces after the writer is done (inotify, its own event loop), unlike the shim: a
+   * `wait` with no PATH may start before the announcement reaches the spool. Waiting for the paths
+   * themselves closes that gap; expectConverged then checks the whole tree and reports any difference.
+   */
+  async function pathsMirrored(rels: string[]): Promise<void> {
+    await hpcmirror(['wait', '--sandbox', sb.dir, '--timeout', '150', ...rels.map((r) => join(sb.src, 'watched', r))], { timeoutMs: 210_000 });
+  }
+
   async function stopWatcher(): Promise<void> {
     const child = watcher;
     watcher = undefined;
@@ -93,6 +102,7 @@ describe('watch: trees written without the shim are mirrored', () => {
       expect(r.code).toBe(0);
     }
     execFileSync('bash', ['-c', '(for i in 1 2 3 4; do head -c 50000 /dev/urandom; sleep 1.3; done) > slow.dat'], { cwd: w, env: noShim });
+    await pathsMirrored(['cp.dat', 'scp.dat', 'up/sftp.dat', 'slow.dat', ...(staticBin ? ['static.dat'] : [])]);
     await expectConverged(sb, 'watched', 'npx vitest run test/e2e/watch-mirror.test.ts', 180);
   }, 300_000);
 
@@ -104,6 +114,7 @@ describe('watch: trees written without the shim are mirrored', () => {
     execFileSync('bash', ['-c', 'echo while-down > down.dat && rm scp.dat && mv slow.dat slow-moved.dat && mkdir -p newdir && cp down.dat newdir/'], { cwd: w, env: noShim });
     await sleep(1100); // older than stable_s: announced by the startup comparison itself
     await startWatcher();
+    await pathsMirrored(['cp.dat', 'cp-renamed.dat', 'up/sftp.dat', 'up-renamed/sftp.dat', 'down.dat', 'scp.dat', 'slow.dat', 'slow-moved.dat', 'newdir/down.dat']);
     await expectConverged(sb, 'watched', 'npx vitest run test/e2e/watch-mirror.test.ts', 180);
   }, 300_000);
 });
