@@ -52,9 +52,12 @@ describe('status, metrics and doctor against the sandbox', () => {
       const j = JSON.parse(r.stdout) as StatusReport;
       const sub = j.flows[0]!.components.find((c) => c.component === 'subscriber');
       const applied = (sub?.metrics as { counters?: { applied?: number } } | undefined)?.counters?.applied ?? 0;
+      // Each status file is rewritten on its own 2 s tick: the agent's may trail the subscriber's.
+      const agent = j.flows[0]!.components.find((c) => c.component === 'agent');
+      const published = (agent?.metrics as { published?: number } | undefined)?.published ?? 0;
       // Management statistics (consumer counts) trail by a few seconds.
       const consumers = j.flows[0]!.broker.stages.find((s) => s.stage === 'sub.small')?.consumers;
-      return applied >= 2 && existsSync(join(state.dst, 'c')) && consumers === 4 ? j : undefined;
+      return applied >= 2 && published >= 2 && existsSync(join(state.dst, 'c')) && consumers === 4 ? j : undefined;
     }, 120_000, 'the writes to be mirrored and reported');
     const f = report.flows[0]!;
     const pids = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')).pids as Record<string, number>;

@@ -19,7 +19,7 @@ function fakeService(dir: string, name: string): ServiceSpec {
     name,
     argv: ['bash', '-c', script],
     ready: async () => existsSync(join(dir, `${name}.ready`)),
-    readyTimeoutMs: 5_000,
+    readyTimeoutMs: 30_000, // a bash and a touch: instant when idle, seconds on a loaded machine
   };
 }
 
