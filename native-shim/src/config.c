@@ -19,7 +19,7 @@ static char g_arena[64 * 1024];
 static size_t g_used;
 static struct root g_roots[MAX_ROOTS];
 static int g_nroots;
-static struct span g_accept[MAX_PATTERNS], g_reject[MAX_PATTERNS];
+static struct glob_pattern g_accept[MAX_PATTERNS], g_reject[MAX_PATTERNS];
 static int g_naccept, g_nreject;
 
 static const char *keep(const char *s, size_t n) {
@@ -64,7 +64,7 @@ static void add_root(const char *s, size_t n) {
   if (r->name.s) g_nroots++;
 }
 
-static int split_patterns(const char *env, struct span *out, int max) {
+static int split_patterns(const char *env, struct glob_pattern *out, int max) {
   const char *v = getenv(env);
   int n = 0;
   if (!v) return 0;
@@ -73,7 +73,7 @@ static int split_patterns(const char *env, struct span *out, int max) {
     size_t len = e ? (size_t)(e - v) : strlen(v);
     if (len) {
       const char *k = keep(v, len);
-      if (k) out[n++] = (struct span){k, len};
+      if (k) out[n++] = (struct glob_pattern){k, len};
     }
     if (!e) break;
     v = e + 1;
@@ -87,11 +87,7 @@ static int prefix_of(const struct span *root, const char *p, size_t len) {
 }
 
 static int filters_accept(const char *p, size_t len) {
-  for (int i = 0; i < g_naccept; i++)
-    if (glob_match(g_accept[i].s, g_accept[i].n, p, len)) return 1;
-  for (int i = 0; i < g_nreject; i++)
-    if (glob_match(g_reject[i].s, g_reject[i].n, p, len)) return 0;
-  return 1;
+  return globs_take(g_accept, g_naccept, g_reject, g_nreject, p, len);
 }
 
 int classify(char *p, size_t *len, size_t cap) {

@@ -61,6 +61,10 @@ int classify(char *path, size_t *len, size_t cap); /* may rewrite a canonical ro
 long resolve_at(int dirfd, const char *path, char *out, size_t cap); /* -1: cannot, -2: too long */
 long fd_path(int fd, char *out, size_t cap);
 int glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+struct glob_pattern { const char *s; size_t n; };
+/* 1 when the path matches no reject pattern and, if there are accept patterns, one of them */
+int globs_take(const struct glob_pattern *accept, int naccept, const struct glob_pattern *reject, int nreject,
+               const char *p, size_t len);
 
 /* ---- record building (record.c) ---- */
 typedef struct {

@@ -64,6 +64,13 @@ describe('config', () => {
     expect(configError(GOOD.replace('/fs/primary', 'fs/primary'))).toBe('x.yaml:4: source_root: must be an absolute path');
   });
 
+  it('agent accept/reject patterns cannot hold ":" (the shim reads them colon-separated)', () => {
+    const agent = (reject: string): string => `${GOOD}agent:\n  base_url: sftp://opsm@hpc1/\n  reject: [${JSON.stringify(reject)}]\n`;
+    expect(parseConfig(agent('*.tmp'), 'x.yaml').agent!.reject).toEqual(['*.tmp']);
+    expect(configError(agent('a:b'))).toMatch(/agent\.reject\.0: .*":"/);
+    expect(configError(agent(''))).toMatch(/agent\.reject\.0: /);
+  });
+
   it('a missing config file is its own error', () => {
     expect(() => loadConfig('/nonexistent/hpcm.yaml')).toThrow(/\/nonexistent\/hpcm\.yaml: cannot read config \(ENOENT\)/);
   });

@@ -6,7 +6,10 @@ import { watchSchema } from './watch-schema.js';
  * One schema serves every component; each reads its own section plus the shared keys.
  * Durations are seconds or milliseconds as the key name says; sizes are bytes.
  */
-const globList = z.array(z.string()).default([]).describe('glob patterns on the absolute source path');
+const globList = z.array(z.string()).default([]).describe('glob patterns on the absolute source path (docs/path-globs.md)');
+/** The agent's patterns also reach the shim as one colon-separated variable (HPCM_ACCEPT/HPCM_REJECT). */
+const shimGlobList = z.array(z.string().min(1).refine((g) => !g.includes(':'), 'a pattern for the shim cannot contain ":" (HPCM_ACCEPT/HPCM_REJECT are colon-separated)'))
+  .default([]).describe('glob patterns on the absolute source path (docs/path-globs.md); no ":" (the shim gets them colon-separated)');
 
 export const brokerSchema = z.strictObject({
   url: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').describe('broker URL; the password comes from credentials'),
@@ -42,8 +45,8 @@ export const agentSchema = z.strictObject({
   host: z.string().optional().describe('host name written into messages (default: os.hostname())'),
   cluster: z.string().optional().describe('cluster name written as from_cluster (default: host)'),
   spool_shared: z.boolean().default(false).describe('spool on a shared file system: poll every poll_ms instead of inotify; no /proc checks for other hosts'),
-  accept: globList,
-  reject: globList,
+  accept: shimGlobList,
+  reject: shimGlobList,
   identity: z.enum(['cod', 'sha512', 'md5']).default('cod').describe('cod = checksum on download (the agent never reads files)'),
   bucket_s: z.number().int().min(1).default(60).describe('spool segment time bucket'),
   spool_max_bytes: z.number().int().min(1 << 20).default(1 << 30).describe('spool size cap; above it the shim records a loss'),
