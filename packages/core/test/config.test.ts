@@ -64,6 +64,14 @@ describe('config', () => {
     expect(configError(GOOD.replace('/fs/primary', 'fs/primary'))).toBe('x.yaml:4: source_root: must be an absolute path');
   });
 
+  it('subscriber.anti_entropy: on by default, off with false; old configs with a week-long quiet time still load', () => {
+    expect(parseConfig(GOOD, 'x.yaml').subscriber!.anti_entropy).toBe(true);
+    expect(parseConfig(GOOD + '  anti_entropy: false\n', 'x.yaml').subscriber!.anti_entropy).toBe(false);
+    const old = parseConfig(GOOD + '  anti_entropy_quiet_s: 604800\n', 'x.yaml').subscriber!;
+    expect([old.anti_entropy, old.anti_entropy_quiet_s]).toEqual([true, 604800]);
+    expect(configError(GOOD + '  anti_entropy: sometimes\n')).toMatch(/^x\.yaml:8: subscriber\.anti_entropy: /);
+  });
+
   it('agent accept/reject patterns cannot hold ":" (the shim reads them colon-separated)', () => {
     const agent = (reject: string): string => `${GOOD}agent:\n  base_url: sftp://opsm@hpc1/\n  reject: [${JSON.stringify(reject)}]\n`;
     expect(parseConfig(agent('*.tmp'), 'x.yaml').agent!.reject).toEqual(['*.tmp']);

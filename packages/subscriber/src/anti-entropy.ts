@@ -24,6 +24,12 @@ export interface AntiEntropyDeps {
   reconciler: Reconciler;
   /** A directory is compared once it has been quiet this long. */
   quietMs: number;
+  /**
+   * subscriber.anti_entropy. false (reverse subscribers): no background comparisons at all, touches
+   * are dropped and start() arms no timer; only syncTree stays, as it is part of applying a directory
+   * rename or replacement (the message counts as applied once the subtree matches).
+   */
+  enabled?: boolean;
   /** Compare owners too (the subscriber chowns). */
   owners: boolean;
   clock: Clock;
@@ -67,6 +73,7 @@ export class AntiEntropy {
 
   /** A directory changed: compare it once it has been quiet (at once, with its subtree, for `subtree`). */
   touch(sourceDir: Buffer, subtree = false): void {
+    if (this.#d.enabled === false) return;
     const key = pathKey(sourceDir);
     if (subtree) {
       this.#quiet.delete(key);
@@ -79,7 +86,7 @@ export class AntiEntropy {
   }
 
   start(): void {
-    if (this.#timer) return;
+    if (this.#timer || this.#d.enabled === false) return;
     this.#stopped = false;
     const every = Math.max(100, Math.min(1000, Math.floor(this.#d.quietMs / 2)));
     this.#timer = setInterval(() => {

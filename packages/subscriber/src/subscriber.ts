@@ -205,6 +205,7 @@ class SubscriberService implements Subscriber {
     antiEntropy = new AntiEntropy({
       transport, tree, map, journal, locks: this.#locks, reconciler,
       quietMs: sub.anti_entropy_quiet_s * 1000,
+      enabled: sub.anti_entropy,
       filter: settings.filter,
       owners: settings.chown,
       clock: this.#clock,

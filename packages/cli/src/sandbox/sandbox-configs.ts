@@ -18,8 +18,6 @@ export interface SandboxConfigFiles {
 /** The sandbox's reverse flow: its name, and the cap on its queue while the "primary" is down. */
 export const SANDBOX_REVERSE_FLOW = 'sandbox-reverse';
 const SANDBOX_REVERSE_QUEUE_MAX = 100_000;
-/** Longer than any failback: the reverse subscribers run only while failback drains. */
-const REVERSE_NO_ANTI_ENTROPY_S = 7 * 86_400;
 
 function baseUrl(state: SandboxState): string {
   const { user, port } = state.ssh;
@@ -92,7 +90,7 @@ export function reverseConfig(state: SandboxState): Record<string, unknown> {
     // No anti-entropy in reverse: it would make every directory the reverse subscribers touch equal
     // to the secondary, overwriting what changed on the primary during the outage (the primary's
     // newer version, which failback hands to the forward flow). Failback audits instead.
-    subscriber: { ...fwd.subscriber, anti_entropy_quiet_s: REVERSE_NO_ANTI_ENTROPY_S, latency_log: join(dir, 'state', 'reverse', 'latency.log') },
+    subscriber: { ...fwd.subscriber, anti_entropy: false, latency_log: join(dir, 'state', 'reverse', 'latency.log') },
   };
 }
 

@@ -92,7 +92,9 @@ export const subscriberSchema = z.strictObject({
   delete_guard_per_min: z.number().int().min(0).default(10_000),
   trash_dir: z.string().optional(),
   trash_retention_s: z.number().min(0).default(7 * 86400),
-  anti_entropy_quiet_s: z.number().min(0).default(30),
+  anti_entropy: z.boolean().default(true)
+    .describe('compare quiet directories with the source and repair what differs; false for reverse subscribers (failback audits instead)'),
+  anti_entropy_quiet_s: z.number().min(0).default(30).describe('a touched directory is compared once quiet this long'),
   owner: z.boolean().default(true).describe('set owner/group when running as root'),
   post_after_copy: z.boolean().default(false),
   post_exchange: z.string().optional(),

@@ -26,6 +26,8 @@ export interface EngineOptions {
   /** Source root (default: a fresh temp dir). */
   src?: string;
   unlockReadOnlyDirs?: boolean;
+  /** subscriber.anti_entropy (default true) */
+  antiEntropy?: boolean;
 }
 
 /** The apply engine on two temp trees with the local transport: no broker, for fast, exact tests. */
@@ -86,7 +88,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
       ae?.touch(dir, subtree);
     },
   });
-  ae = new AntiEntropy({ transport, tree, map, journal, locks, reconciler, quietMs: 0, owners: process.getuid?.() === 0, clock: systemClock, logger });
+  ae = new AntiEntropy({ transport, tree, map, journal, locks, reconciler, quietMs: 0, enabled: opts.antiEntropy ?? true, owners: process.getuid?.() === 0, clock: systemClock, logger });
   const s = (rel: string | Buffer): Buffer => Buffer.concat([Buffer.from(`${src}/`), typeof rel === 'string' ? Buffer.from(rel) : rel]);
   return {
     base, src, dst, state, trashDir, s,
