@@ -82,7 +82,7 @@ describe('deploy/bashrc/hpcmirror.bashrc', () => {
       HPCM_SHIM: '1',
       HPCM_ROOTS: '/fs/primary',
       HPCM_SPOOL_DIR: join(scratch, 'spool'),
-      HPCM_REJECT: "*.tmp:*/.nfs*:*/it's-*",
+      HPCM_REJECT: "*.tmp:.nfs*:it's-*",
     };
 
     const bashrc = (withSnippet: boolean): string =>
