@@ -1,5 +1,7 @@
+import { Socket } from 'node:net';
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TransportError } from '../errors.js';
+import { coalesceWrites } from './coalescing-socket.js';
 import { hostKeyAlgorithms, isHostKeyAccepted, type HostKeyPolicy } from './known-hosts.js';
 
 export interface SshTarget {
@@ -64,7 +66,12 @@ export class SshConnection {
         }
       });
       client.once('close', () => fail(new TransportError('HPM_TRANSPORT_CONNECTION', `${target.label}: closed during the handshake`)));
+      // Our own socket (connected here, so ssh2 does not connect one) to batch its small writes.
+      const sock = new Socket();
+      sock.connect({ host: target.host, port: target.port });
+      coalesceWrites(sock);
       const config = {
+        sock,
         host: target.host,
         port: target.port,
         username: target.user,
