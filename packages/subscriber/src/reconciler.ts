@@ -432,6 +432,7 @@ export class Reconciler {
     await this.#viaTemp(dir, async (tmp) => {
       const inline = opts.inline;
       let after: SourceStat | null;
+      let finished = false;
       if (inline && inline.size === S.size && inline.size === inline.bytes.length && inline.mtimeNs === S.mtimeNs) {
         const fd = await openAt(dir.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
@@ -444,10 +445,13 @@ export class Reconciler {
         try {
           const r = await d.transport.fetch(src, { dirFd: dir.fd, dirPath: dir.path, tempName: tmp }, {
             fsync: false, expect: S, signal: d.signal,
+            // Through the fd the copy was written with: saves opening the temp file again.
+            finish: (fd) => this.#finishFd(fd, S),
             ...(d.bwlimitBytesPerSec > 0 && { bwlimitBytesPerSec: d.bwlimitBytesPerSec }),
           });
           bytes = r.bytes;
           after = r.stat;
+          finished = r.finished === true;
         } catch (err) {
           if (isSourceFlux(err)) { sourceMoved = true; return false; }
           throw err;
@@ -455,7 +459,7 @@ export class Reconciler {
       }
       // Post-check: the copy is only good if the source did not change while it was read.
       if (!sameVersion(S, after)) { sourceMoved = true; return false; }
-      await this.#finishTemp(dir, tmp, S);
+      if (!finished) await this.#finishTemp(dir, tmp, S);
       if (T?.isDirectory()) await this.#remove(dir, name, T);
       return true;
     }, name);
@@ -468,13 +472,17 @@ export class Reconciler {
   async #finishTemp(dir: DirHandle, tmp: Buffer, S: SourceStat): Promise<void> {
     const fd = await openAt(dir.fd, tmp, O_RDONLY | O_NOFOLLOW);
     try {
-      // Before the mode: a user xattr needs write permission on the file (a 0444 copy, not as root).
-      await this.#records.write(fd, S);
-      await setAttrsFd(fd, S, this.#d.attrs);
-      if (this.#d.fsync) await fsyncFd(fd);
+      await this.#finishFd(fd, S);
     } finally {
       await closeFd(fd);
     }
+  }
+
+  async #finishFd(fd: number, S: SourceStat): Promise<void> {
+    // Before the mode: a user xattr needs write permission on the file (a 0444 copy, not as root).
+    await this.#records.write(fd, S);
+    await setAttrsFd(fd, S, this.#d.attrs);
+    if (this.#d.fsync) await fsyncFd(fd);
   }
 
   /**

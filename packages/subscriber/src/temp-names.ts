@@ -12,8 +12,15 @@ export function isTempName(name: Buffer): boolean {
   return name.length === 22 && TEMP_RE.test(name.toString('latin1'));
 }
 
+const COUNTER_SPACE = 2 ** 40;
+
 export class TempNames {
   readonly tag: string;
+  /**
+   * The other 10 hex digits count up from a random start: unique within this process without a call
+   * into the CSPRNG per file, and as unlikely as random names to meet a leftover of an earlier run.
+   */
+  #counter = randomBytes(5).readUIntBE(0, 5);
 
   constructor(tag: string) {
     if (!/^[0-9a-f]{6}$/.test(tag)) throw new Error(`instance tag must be 6 hex digits, got ${tag}`);
@@ -25,7 +32,9 @@ export class TempNames {
   }
 
   next(): Buffer {
-    return Buffer.from(`${TEMP_PREFIX}${this.tag}${randomBytes(5).toString('hex')}`, 'latin1');
+    const n = this.#counter;
+    this.#counter = (n + 1) % COUNTER_SPACE;
+    return Buffer.from(`${TEMP_PREFIX}${this.tag}${n.toString(16).padStart(10, '0')}`, 'latin1');
   }
 
   isOurs(name: Buffer): boolean {

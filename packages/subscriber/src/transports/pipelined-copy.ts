@@ -7,6 +7,7 @@ export type RangeReader = (offset: number, length: number) => Promise<Buffer>;
 
 export interface PipelinedCopyOptions {
   read: RangeReader;
+  /** A new, empty file (a fresh temp file). */
   target: FileHandle;
   /** Path of the target, for error messages. */
   targetPath: Buffer;
@@ -32,6 +33,8 @@ export async function pipelinedCopy(options: PipelinedCopyOptions): Promise<numb
   let nextOffset = 0;
   const gaps: { offset: number; length: number }[] = [];
   let failure: unknown;
+  /** End of the furthest byte written: past the end of file only when the source shrank meanwhile. */
+  let writtenEnd = 0;
   const inFlight = new Set<Promise<void>>();
   let hint = options.sizeHint;
   // Without a hint, start with one read and double per full read, so a small file costs one or two.
@@ -53,6 +56,7 @@ export async function pipelinedCopy(options: PipelinedCopyOptions): Promise<numb
         const { bytesWritten } = await target.write(data, written, data.length - written, offset + written);
         written += bytesWritten;
       }
+      writtenEnd = Math.max(writtenEnd, offset + data.length);
     } catch (err) {
       throw destError(errnoCode(err), options.targetPath, err);
     }
@@ -103,6 +107,8 @@ export async function pipelinedCopy(options: PipelinedCopyOptions): Promise<numb
   await Promise.all(inFlight);
   if (failure) throw failure;
   const size = Number.isFinite(eofAt) ? eofAt : 0;
+  // Every byte below the end was written into the empty target: only a write past it needs cutting.
+  if (writtenEnd <= size) return size;
   try {
     // Chunks read past a shrinking end must not survive in the copy.
     await target.truncate(size);

@@ -78,6 +78,13 @@ export interface FetchOptions {
   expect?: SourceStat;
   /** fsync the temp file before returning. */
   fsync: boolean;
+  /**
+   * Called with the temp file's fd once all its content is written, before the transport closes it
+   * (and before its post-copy stat): the caller finishes the file through the writer's own fd instead
+   * of opening it again. Transports that never hold the fd (local copyFile, rsync) do not call it;
+   * FetchResult.finished says whether it ran.
+   */
+  finish?: (fd: number) => Promise<void>;
   /** Abort the copy: the temp file is removed and HPM_TRANSPORT_ABORTED is thrown. */
   signal?: AbortSignal;
   /** Cap this fetch's transfer rate. */
@@ -92,6 +99,8 @@ export interface FetchResult {
    * vanished after the copy. Always a regular file otherwise (anything else makes fetch throw).
    */
   stat: SourceStat | null;
+  /** FetchOptions.finish ran on the temp file. */
+  finished?: boolean;
 }
 
 export interface FetchManyItem {

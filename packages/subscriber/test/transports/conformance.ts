@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fchmod, openSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +190,35 @@ export function runTransportConformance(name: string, makeTransport: (srcRoot: s
       const result = await transport.fetch(tree.files.exec755!.path, dest, { fsync: false });
       expect(result.bytes).toBe(tree.files.exec755!.content.length);
       expect((await readFile(tempPath)).equals(tree.files.exec755!.content)).toBe(true);
+      await expectOnlyTemp(dir, dest.tempName);
+    });
+
+    it('fetch: opts.finish, when the transport calls it, gets the temp file with all its content before the close', async () => {
+      const { dir, dest, tempPath } = await newDest();
+      const content = tree.files.mib!.content;
+      let seen: number | undefined;
+      const result = await transport.fetch(tree.files.mib!.path, dest, {
+        fsync: false,
+        finish: async (fd) => {
+          // What the caller does there: attributes through the writer's fd.
+          const fh = await open(`/proc/self/fd/${fd}`, 'r');
+          try {
+            seen = (await fh.stat()).size;
+          } finally {
+            await fh.close();
+          }
+          await new Promise<void>((ok, fail) => fchmod(fd, 0o640, (err) => (err ? fail(err) : ok())));
+        },
+      });
+      // SFTP writes through its own fd and calls it; local (copyFile) and rsync never hold one.
+      expect(result.finished === true).toBe(name === 'sftp');
+      if (result.finished) {
+        expect(seen).toBe(content.length);
+        expect((await lstat(tempPath)).mode & 0o7777).toBe(0o640);
+      } else {
+        expect(seen).toBeUndefined();
+      }
+      expect((await readFile(tempPath)).equals(content)).toBe(true);
       await expectOnlyTemp(dir, dest.tempName);
     });
 

@@ -244,6 +244,7 @@ class SftpTransport implements Transport {
     try {
       try {
         bytes = await this.#copy(src, tmp, target, before.size, opts);
+        if (opts.finish) await opts.finish(target.fd);
         if (opts.fsync) await target.sync();
       } finally {
         await target.close();
@@ -252,7 +253,7 @@ class SftpTransport implements Transport {
       if (after && after.type !== 'file') {
         throw new TransportError('HPM_TRANSPORT_NOT_A_FILE', `fetch ${showPath(src)}: source is now a ${after.type}`, { path: src });
       }
-      return { bytes, stat: after ?? null };
+      return { bytes, stat: after ?? null, finished: opts.finish !== undefined };
     } catch (err) {
       await discardTempFile(tmp).catch(() => undefined);
       throw await this.#explainFailure(src, err);
