@@ -29,7 +29,7 @@ describe('config', () => {
     const c = parseConfig(GOOD + 'user: opsm\n', 'x.yaml');
     expect(c.exchange).toBe('xs_opsm_ops');
     expect(c.subscriber!.fsync).toBe(true);
-    expect(c.subscriber!.pools.small.workers).toBe(8);
+    expect(c.subscriber!.pools.small.workers).toBe(32);
     expect(c.broker.prefetch).toBe(64);
   });
 

@@ -61,7 +61,7 @@ export function forwardConfig(state: SandboxState): Record<string, unknown> {
         },
       }),
       shards: 4,
-      pools: { small: { workers: 8 }, large: { workers: 2 } },
+      pools: { small: { workers: 32 }, large: { workers: 2 } },
       anti_entropy_quiet_s: 5,
       latency_log: join(dir, 'state', 'forward', 'latency.log'),
     },
