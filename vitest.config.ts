@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import type { Reporter, TestModule } from 'vitest/node';
+import { SlowestFirstSequencer } from './test/slowest-first-sequencer.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -40,6 +41,8 @@ export default defineConfig({
     // Two cores: two test files at a time, each possibly with its own broker.
     maxWorkers: 2,
     fileParallelism: true,
+    // The long files first, so that the last minutes are not one long file running alone.
+    sequence: { sequencer: SlowestFirstSequencer },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
