@@ -338,7 +338,11 @@ export class Reconciler {
       // Sockets, fifos and devices are not mirrored: the path is treated as absent.
       if (T === null) return { step: 'unchanged', bytes: 0 };
       await this.#remove(dir, name, T);
-      return { step: 'removed', bytes: 0 };
+      // Post-check, as for a write: `dir` was found after the source was read, and a directory rename
+      // applied meanwhile by another worker (other path locks) may have brought in the entry the
+      // source has again by now (`mv -T d3 d1` with d3/l1). Then it is put back, not left missing.
+      const [after = null] = await this.#d.transport.stat([src]);
+      return { step: after === null || after.type === 'other' ? 'removed' : 'source-changed', bytes: 0 };
     }
     switch (S.type) {
       case 'dir': return { ...(await this.#applyDir(dir, name, src, S, T)), bytes: 0 };

@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
-import { HpcmError, isUnder } from '@hpcmirror/core';
+import { HpcmError } from '@hpcmirror/core';
 import { SubscriberError } from '../errors.js';
 import { joinUnder, showPath } from '../path-bytes.js';
 import type { SourceStat } from '../transports/transport.js';
@@ -181,9 +181,12 @@ export class DestTree {
   }
 
   /**
-   * Re-checks, just before a rename makes a write visible, that the directory is still inside the
-   * root: the kernel's current path of the fd must lie under the root's real path. Catches a
-   * directory moved out of the tree after the walk; the remaining window is this call to the rename.
+   * Re-checks, just before a rename makes a write visible, that the directory is still where the walk
+   * found it: the kernel's current path of the fd must be the root's real path plus `dir.rel`.
+   * Catches a directory moved out of the tree after the walk, and one renamed inside it by another
+   * worker (a directory rename holds other path locks than its entries): written through the old fd,
+   * the entry would land under the new name, over that directory's own copy, and no later message
+   * would look there. The remaining window is this call to the rename.
    */
   async verifyInside(dir: DirHandle): Promise<void> {
     let now: Buffer;
@@ -193,7 +196,7 @@ export class DestTree {
       if (errnoOf(err) === 'ENAMETOOLONG') return this.#verifyByWalk(dir);
       throw err;
     }
-    if (!isUnder(now, this.realRoot)) {
+    if (!now.equals(joinUnder(this.realRoot, dir.rel))) {
       throw new SubscriberError('HPM_SUB_DEST_MOVED', `destination ${showPath(dir.path)} moved (now ${showPath(now)}) during the apply`);
     }
   }
