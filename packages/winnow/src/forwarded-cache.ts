@@ -57,6 +57,11 @@ export class ForwardedCache {
     this.#lru.delete(pathKey);
   }
 
+  /** Forgets every path. */
+  clear(): void {
+    this.#lru.clear();
+  }
+
   /** Milliseconds since the path's last forward, or undefined when it has no (live) entry. */
   sinceForward(pathKey: number): number | undefined {
     const left = this.#lru.getRemainingTTL(pathKey);

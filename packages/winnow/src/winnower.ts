@@ -17,6 +17,13 @@ export interface Change<P> {
   readonly clears: boolean;
   /** rename: the old path, whose entry is cleared too. */
   readonly oldPathKey?: number | undefined;
+  /**
+   * A directory rename: the entries of every path below both names are stale too (`mv d1 d3; rm
+   * d3/l1; mkdir d1; ln -s t d1/l1` can give the new link the freed inode and the same clock tick,
+   * hence d1/l1's old key, while the destination's d1/l1 left with the move). The cache keeps no
+   * parent links, so it forgets everything.
+   */
+  readonly clearsAll?: boolean;
   /** `hpcm_host`: seqs of different hosts are never merged into one forward. */
   readonly host: string | undefined;
   readonly seqs: SeqSet;
@@ -122,6 +129,7 @@ export class Winnower<P> {
     if (c.clears) {
       // The held change goes first; then the remove/rename, and the path starts afresh.
       if (window) out.push(this.#flush(window, 'early'));
+      if (c.clearsAll) this.#cache.clear();
       this.#cache.delete(c.pathKey);
       if (c.oldPathKey !== undefined) this.#cache.delete(c.oldPathKey);
       out.push(this.#send(c, c.seqs, [c.payload], 'immediate', false));

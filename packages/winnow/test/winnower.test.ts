@@ -152,6 +152,21 @@ describe('Winnower: coalescing', () => {
     expect(forwards(send('t1-again', 'fs/p/a.tmp', { stat: file(1) }))).toHaveLength(1);
   });
 
+  it('forgets the paths below a renamed directory: a new link there with the old one\'s key is not a duplicate', () => {
+    const { send } = setup({ windowMs: 0 });
+    const link = { kind: 'symlink' as const, linkTarget: 'f0', stat: { size: 2, mtimeNs: 5000n, ctimeNs: 5000n, ino: 9n, mode: 0o120777 } };
+    expect(forwards(send('ln', 'fs/p/d1/l1', link))).toHaveLength(1);
+    expect(forwards(send('mv', 'fs/p/d3', { kind: 'rename', oldPath: 'fs/p/d1', isDirectory: true }))).toHaveLength(1);
+    // rm d3/l1; mkdir d1; ln -s f0 d1/l1 in the same clock tick, on the freed inode: the same key.
+    expect(forwards(send('rm', 'fs/p/d3/l1', { kind: 'remove' }))).toHaveLength(1);
+    expect(forwards(send('mkdir', 'fs/p/d1', { kind: 'mkdir', isDirectory: true }))).toHaveLength(1);
+    expect(forwards(send('ln-again', 'fs/p/d1/l1', link))).toHaveLength(1);
+    // A plain file rename still forgets only its two paths.
+    send('f', 'fs/p/d1/f0', { stat: file(1) });
+    send('mvf', 'fs/p/d1/f9', { kind: 'rename', oldPath: 'fs/p/d1/f8' });
+    expect(send('f-again', 'fs/p/d1/f0', { stat: file(1) })[0]?.type).toBe('suppress');
+  });
+
   it('sends a non-content change at once, after the held change of its path', () => {
     const { send } = setup();
     send('v1', 'fs/p/a', { stat: file(1) });
