@@ -337,6 +337,8 @@ export class Reconciler {
     if (S === null || S.type === 'other') {
       // Sockets, fifos and devices are not mirrored: the path is treated as absent.
       if (T === null) return { step: 'unchanged', bytes: 0 };
+      // Still the directory the source was read for, not one renamed in meanwhile (whose entry this is not).
+      await this.#d.tree.verifyInside(dir);
       await this.#remove(dir, name, T);
       // Post-check, as for a write: `dir` was found after the source was read, and a directory rename
       // applied meanwhile by another worker (other path locks) may have brought in the entry the

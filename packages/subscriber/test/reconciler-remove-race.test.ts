@@ -114,3 +114,43 @@ it('a write whose destination directory was renamed away meanwhile does not land
   expect(readlinkSync(eng.d('d1/l1'))).toBe('f2');
   expect(diffTrees(snapshotTree(eng.src), snapshotTree(eng.dst))).toEqual([]);
 });
+
+/**
+ * And a remove through a directory renamed away: the source has no d1/l1 (`mv d1 d3; mkdir d1`), but
+ * the destination d1 the worker opened is the old one, moved to d3 meanwhile, where l1 belongs.
+ */
+it('a remove whose destination directory was renamed away meanwhile does not delete under the new name', async () => {
+  const eng = await startEngine();
+  e = eng;
+  mkdirSync(join(eng.src, 'd1'));
+  symlinkSync('f0', join(eng.src, 'd1/l1'));
+  for (const p of ['d1', 'd1/l1']) await eng.reconcile(p);
+  renameSync(join(eng.src, 'd1'), join(eng.src, 'd3'));
+  mkdirSync(join(eng.src, 'd1'));
+
+  const openDir = eng.tree.openDir.bind(eng.tree);
+  let subtrees: Buffer[] = [];
+  let interleave: (() => Promise<void>) | undefined = async () => {
+    const r = await eng.rename('d1', 'd3');
+    subtrees = r.subtrees ?? [];
+    for (const dir of subtrees) await eng.antiEntropy.syncTree(dir);
+    expect(readlinkSync(eng.d('d3/l1'))).toBe('f0');
+  };
+  eng.tree.openDir = async (...args) => {
+    const dir = await openDir(...args);
+    const other = args[0].length === 1 && args[0][0]!.toString() === 'd1' ? interleave : undefined;
+    if (other) {
+      interleave = undefined;
+      await other();
+    }
+    return dir;
+  };
+  const first = await eng.reconcile('d1/l1').catch((err: unknown) => err);
+  expect(interleave).toBeUndefined();
+  expect(isSubscriberError(first, 'HPM_SUB_DEST_MOVED')).toBe(true);
+  eng.tree.openDir = openDir;
+  expect((await eng.reconcile('d1/l1')).outcome).toBe('unchanged');
+
+  expect(readlinkSync(eng.d('d3/l1'))).toBe('f0');
+  expect(diffTrees(snapshotTree(eng.src), snapshotTree(eng.dst))).toEqual([]);
+});
