@@ -61,6 +61,13 @@ const HELPER_READ_CHUNK = 1024 * 1024;
 const HELPER_READ_CONCURRENCY = 4;
 /** A helper that failed to start is tried again after this, doubling up to the max. */
 const HELPER_RETRY_MIN_MS = 5_000;
+/**
+ * The helper is a Node process started over ssh: on a loaded source host its greeting can take well
+ * over the ssh connect timeout, and falling back then costs fidelity (whole-second times, no inodes,
+ * so split hard-link groups) for what is applied meanwhile. A missing helper fails at once (exit 127,
+ * channel closed), so only a hung one waits this long. Below the subscriber's 60 s start limit.
+ */
+const HELPER_GREETING_TIMEOUT_MS = 40_000;
 const HELPER_RETRY_MAX_MS = 120_000;
 /** How long a failed fetch waits for its reads in flight before closing the temp file. */
 const STRAGGLER_WAIT_MS = 2000;
@@ -144,7 +151,7 @@ class SftpTransport implements Transport {
     return new RemoteHelperClient({
       label: `helper on ${this.#label}`,
       openChannel: async () => openSshHelperChannel(await pool.connection(), command, this.#config.opTimeoutMs),
-      startTimeoutMs: this.#config.connectTimeoutMs,
+      startTimeoutMs: Math.max(this.#config.connectTimeoutMs, HELPER_GREETING_TIMEOUT_MS),
       inactivityTimeoutMs: this.#config.opTimeoutMs,
       logger: this.#logger,
     });
