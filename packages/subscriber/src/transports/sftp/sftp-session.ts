@@ -4,22 +4,14 @@ import type { SourceStat } from '../transport.js';
 import { sftpLstat, sftpPathText } from './sftp-fallback.js';
 import { sftpError } from './sftp-errors.js';
 import { SshConnection } from './ssh-connection.js';
-import { resolveSshTarget } from './ssh-target.js';
+import { resolveSshTarget, type SshEndpointOptions } from './ssh-target.js';
 
-export interface SftpSessionConfig {
-  host: string;
-  port?: number;
-  user: string;
-  identityFile: string;
-  passphrase?: string;
-  knownHostsFile: string;
-  connectTimeoutMs?: number;
+export type SftpSessionConfig = SshEndpointOptions & {
   /** A request unanswered for this long fails and drops the connection (default 30 s). */
   opTimeoutMs?: number;
-  keepaliveIntervalMs?: number;
   /** Behave as if the server did not offer these extensions (to exercise the fallbacks). */
   withoutExtensions?: string[];
-}
+};
 
 /** SFTP extensions a session may use when the server offers them. */
 export type SftpExtension = 'hardlink@openssh.com' | 'copy-data' | 'fsync@openssh.com';

@@ -27,17 +27,9 @@ import { sftpError } from './sftp-errors.js';
 import { SftpPool } from './sftp-pool.js';
 import { SshConnection } from './ssh-connection.js';
 import { openSshHelperChannel } from './ssh-helper-channel.js';
-import { resolveSshTarget } from './ssh-target.js';
+import { resolveSshTarget, type SshEndpointOptions } from './ssh-target.js';
 
-export interface SftpTransportConfig {
-  host: string;
-  port?: number;
-  user: string;
-  /** Private key file (OpenSSH or PEM format). */
-  identityFile: string;
-  passphrase?: string;
-  /** OpenSSH known_hosts; the host key is always checked against it. */
-  knownHostsFile: string;
+export interface SftpTransportConfig extends SshEndpointOptions {
   /** Persistent ssh connections (default 2). */
   connections?: number;
   /** SFTP channels per connection (default 2). */
@@ -50,10 +42,8 @@ export interface SftpTransportConfig {
   chunkSize?: number;
   /** Read requests in flight per fetch (default 32). */
   readConcurrency?: number;
-  connectTimeoutMs?: number;
   /** A request making no progress for this long fails and drops its connection (default 30 s). */
   opTimeoutMs?: number;
-  keepaliveIntervalMs?: number;
   logger?: TransportLogger;
 }
 

@@ -17,6 +17,10 @@ export interface SshEndpointConfig {
   keepaliveIntervalMs: number;
 }
 
+/** The endpoint as a transport's config gives it: the port and the timers may be left to defaults. */
+export type SshEndpointOptions = Omit<SshEndpointConfig, 'port' | 'connectTimeoutMs' | 'keepaliveIntervalMs'> &
+  Partial<Pick<SshEndpointConfig, 'port' | 'connectTimeoutMs' | 'keepaliveIntervalMs'>>;
+
 /** Reads the key and the known_hosts entries once; the target then serves every (re)connect. */
 export async function resolveSshTarget(c: SshEndpointConfig): Promise<SshTarget> {
   const hostKeys = await loadHostKeyPolicy(c.knownHostsFile, c.host, c.port);
