@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ export function hpcmirror(args: string[], opts: { timeoutMs?: number; env?: Node
   });
 }
 
-/** A sandbox of its own (broker, sshd, agent, winnow, subscriber) for one e2e file; stopped by `down`. */
+/** A sandbox of its own (broker, sshd, agent, winnow, subscriber) for one e2e file; stopped and removed by `down`. */
 export class SandboxUnderTest {
   readonly dir: string;
   constructor(readonly transport: 'sftp' | 'rsync' | 'local') {
@@ -34,8 +34,10 @@ export class SandboxUnderTest {
     if (r.code !== 0) throw new Error(`sandbox up failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   }
 
+  /** Stops everything it started and removes its directory (kept with HPCM_E2E_KEEP=1, for a look after a failure). */
   async down(): Promise<void> {
     await hpcmirror(['sandbox', 'down', '--dir', this.dir], { timeoutMs: 120_000 });
+    if (!process.env.HPCM_E2E_KEEP) rmSync(this.dir, { recursive: true, force: true });
   }
 
   get src(): string { return join(this.dir, 'primary'); }
