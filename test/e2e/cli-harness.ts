@@ -24,9 +24,13 @@ export function hpcmirror(args: string[], opts: { timeoutMs?: number; env?: Node
 
 /** A sandbox of its own (broker, sshd, agent, winnow, subscriber) for one e2e file; stopped and removed by `down`. */
 export class SandboxUnderTest {
-  readonly dir: string;
-  constructor(readonly transport: 'sftp' | 'rsync' | 'local') {
-    this.dir = mkdtempSync(join(tmpdir(), `hpcm-e2e-${transport}-`));
+  #dir: string | undefined;
+  constructor(readonly transport: 'sftp' | 'rsync' | 'local') {}
+
+  /** Made on first use: a file whose describe block is skipped leaves no directory behind. */
+  get dir(): string {
+    this.#dir ??= mkdtempSync(join(tmpdir(), `hpcm-e2e-${this.transport}-`));
+    return this.#dir;
   }
 
   async up(): Promise<void> {

@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { HpcmError, loadConfig, parseConfig, readCredentials, redactUrl, withCredentials } from '../src/index.js';
 
 const GOOD = `flow: ops
@@ -88,6 +88,7 @@ describe('credentials', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hpcm-cred-'));
   const file = join(dir, 'credentials.conf');
   writeFileSync(file, '# broker\namqp://opsm:s3cret@localhost:5672/\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('refuses a world-readable file, saying why', () => {
     chmodSync(file, 0o644);
