@@ -7,6 +7,15 @@ import type { Transport } from '../src/transports/transport.js';
 import { startEngine, type Engine } from './helpers/engine.js';
 import { diffTrees, snapshotTree } from './helpers/tree.js';
 
+/** d1/l1 -> f0 mirrored, then on the source only: `mv d1 d3; mkdir d1` (the destination still has d1/l1). */
+async function mirroredThenMovedAside(eng: Engine): Promise<void> {
+  mkdirSync(join(eng.src, 'd1'));
+  symlinkSync('f0', join(eng.src, 'd1/l1'));
+  for (const p of ['d1', 'd1/l1']) await eng.reconcile(p);
+  renameSync(join(eng.src, 'd1'), join(eng.src, 'd3'));
+  mkdirSync(join(eng.src, 'd1'));
+}
+
 let e: Engine | undefined;
 
 afterEach(async () => {
@@ -87,11 +96,7 @@ it('a write whose destination directory was renamed away meanwhile does not land
   };
   const eng = await startEngine({ transport: racing });
   e = eng;
-  mkdirSync(join(eng.src, 'd1'));
-  symlinkSync('f0', join(eng.src, 'd1/l1'));
-  for (const p of ['d1', 'd1/l1']) await eng.reconcile(p);
-  renameSync(join(eng.src, 'd1'), join(eng.src, 'd3'));
-  mkdirSync(join(eng.src, 'd1'));
+  await mirroredThenMovedAside(eng);
   symlinkSync('f2', join(eng.src, 'd1/l1'));
 
   let subtrees: Buffer[] = [];
@@ -122,11 +127,7 @@ it('a write whose destination directory was renamed away meanwhile does not land
 it('a remove whose destination directory was renamed away meanwhile does not delete under the new name', async () => {
   const eng = await startEngine();
   e = eng;
-  mkdirSync(join(eng.src, 'd1'));
-  symlinkSync('f0', join(eng.src, 'd1/l1'));
-  for (const p of ['d1', 'd1/l1']) await eng.reconcile(p);
-  renameSync(join(eng.src, 'd1'), join(eng.src, 'd3'));
-  mkdirSync(join(eng.src, 'd1'));
+  await mirroredThenMovedAside(eng);
 
   const openDir = eng.tree.openDir.bind(eng.tree);
   let subtrees: Buffer[] = [];
