@@ -12,7 +12,7 @@ import type { PathLocks } from './path-locks.js';
 import type { PathMap } from './path-map.js';
 import type { PostAfterCopy } from './post-after-copy.js';
 import { seqsOf, type ProgressReporter, type ProgressState } from './progress-reporter.js';
-import type { ReconcileOptions, ReconcileResult, Reconciler } from './reconciler.js';
+import { TreeLockNeeded, type ReconcileOptions, type ReconcileResult, type Reconciler } from './reconciler.js';
 import type { SubscriberSettings } from './settings.js';
 import type { SourceHealth } from './source-health.js';
 import { isTransportError } from './transports/errors.js';
@@ -101,10 +101,16 @@ export class MessageHandler {
       d.logger.warn({ path: showPath(ann.path), warning: w }, 'message field not followed');
     }
     try {
-      const result = await d.locks.withLocks(job.keys, async () => {
+      const attempt = (mode: 'entry' | 'tree') => d.locks.withLocks(job.keys, async () => {
         if (d.isStopping()) throw new SubscriberError('HPM_SUB_STOPPING', 'subscriber is stopping');
         if (SINGLE_PATH.has(ann.kind) && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
-        return pool.run(() => this.#apply(job));
+        return pool.run(() => this.#apply(job, mode === 'tree'));
+      }, mode);
+      // Most changes leave directories where they are: workers below a path go on meanwhile. A
+      // directory moved or removed holds its whole subtree (path-locks.ts).
+      const result = await attempt(treeLockedKind(job) ? 'tree' : 'entry').catch((err: unknown) => {
+        if (err instanceof TreeLockNeeded) return attempt('tree');
+        throw err;
       });
       // Outside the locks (the walk takes each path's own); before the report, so `wait` covers it.
       if (result !== 'superseded') for (const dir of result.subtrees ?? []) await d.syncTree(dir);
@@ -167,10 +173,10 @@ export class MessageHandler {
     return path;
   }
 
-  async #apply(job: Job): Promise<ReconcileResult> {
+  async #apply(job: Job, treeLocked: boolean): Promise<ReconcileResult> {
     const r = this.#d.reconciler;
-    if (job.ann.oldPath && (job.ann.kind === 'rename' || job.ann.kind === 'symlink')) return r.rename(job.ann.oldPath, job.src);
-    return r.reconcile(job.src, job.opts);
+    if (isRename(job)) return r.rename(job.ann.oldPath!, job.src);
+    return r.reconcile(job.src, { ...job.opts, treeLocked });
   }
 
   #account(ann: Announcement, result: ReconcileResult | 'superseded'): void {
@@ -243,6 +249,11 @@ export class MessageHandler {
     }
   }
 }
+
+const isRename = (job: Job): boolean => job.ann.oldPath !== undefined && (job.ann.kind === 'rename' || job.ann.kind === 'symlink');
+
+/** Kinds that move or remove what is at their paths: their keys are locked with everything below. */
+const treeLockedKind = (job: Job): boolean => isRename(job) || job.ann.kind === 'remove' || job.ann.kind === 'rmdir';
 
 function baseName(p: Buffer): Buffer {
   return p.subarray(p.lastIndexOf(0x2f) + 1);

@@ -63,6 +63,23 @@ export interface ReconcileOptions {
   linkHints?: Buffer[];
   /** A message's inline content, used when the source still has that size and mtime. */
   inline?: { bytes: Buffer; size: number | undefined; mtimeNs: bigint | undefined };
+  /**
+   * The caller holds the path in `tree` mode (path-locks.ts): a destination directory may be removed
+   * or replaced. Without it, the reconcile throws TreeLockNeeded before changing anything, and the
+   * caller takes the stronger lock and reconciles again.
+   */
+  treeLocked?: boolean;
+}
+
+/**
+ * A reconcile found a destination directory to remove or replace while its caller held the path in
+ * `entry` mode only (workers may be writing below it): retry holding it in `tree` mode.
+ */
+export class TreeLockNeeded extends Error {
+  constructor(path: string) {
+    super(`${path}: a destination directory must be removed or replaced; needs the path's tree lock`);
+    this.name = 'TreeLockNeeded';
+  }
 }
 
 export interface ReconcilerDeps {
@@ -194,6 +211,7 @@ export class Reconciler {
   }
 
   /**
+   * The caller holds both paths in `tree` mode.
    * fileOp.rename: when the destination's old path holds what the source's new path holds, move it
    * locally (source no longer has the old path) or link/copy it locally (it still has it); otherwise
    * fetch the new path. The old path is then reconciled: removed only if the source no longer has it.
@@ -208,13 +226,13 @@ export class Reconciler {
         throw err;
       });
     }
-    const result = await this.reconcile(newSrc);
+    const result = await this.reconcile(newSrc, { treeLocked: true });
     // A directory renamed: its whole subtree is compared (children may be missing or stale), and so is
     // a directory at the old name (`mv run run.1; mkdir run`): children announced under the new `run`
     // and applied before this rename went along with the move.
     const subtrees = new Map<string, Buffer>();
     if (result.type === 'dir') subtrees.set(pathKey(newSrc), newSrc);
-    if (oldRel && (await this.reconcile(oldSrc)).type === 'dir') subtrees.set(pathKey(oldSrc), oldSrc);
+    if (oldRel && (await this.reconcile(oldSrc, { treeLocked: true })).type === 'dir') subtrees.set(pathKey(oldSrc), oldSrc);
     return subtrees.size ? { ...result, subtrees: [...subtrees.values()] } : result;
   }
 
@@ -334,6 +352,7 @@ export class Reconciler {
 
   async #applyEntry(dir: DirHandle, name: Buffer, src: Buffer, S: SourceStat | null, opts: ReconcileOptions): Promise<{ step: Step; bytes: number; replacedDir?: boolean }> {
     const T = await lstatAt(dir.fd, name);
+    if (T?.isDirectory() && S?.type !== 'dir' && opts.treeLocked !== true) throw new TreeLockNeeded(showPath(src));
     if (S === null || S.type === 'other') {
       // Sockets, fifos and devices are not mirrored: the path is treated as absent.
       if (T === null) return { step: 'unchanged', bytes: 0 };

@@ -19,6 +19,7 @@ import { LatencyLogWriter } from './latency-log.js';
 import { MessageHandler } from './message-handler.js';
 import { newCounters, type SubscriberMetrics } from './metrics.js';
 import { isUnder } from '@hpcmirror/core';
+import { pathKey } from './path-bytes.js';
 import { PathLocks } from './path-locks.js';
 import { PathMap } from './path-map.js';
 import { PostAfterCopy } from './post-after-copy.js';
@@ -185,6 +186,7 @@ class SubscriberService implements Subscriber {
     const ownsTransport = this.#opts.transport === undefined;
     const abort = new AbortController();
     const map = new PathMap(settings.sourceRoot, settings.destinationRoot);
+    this.#locks.setRoot(pathKey(map.sourceRoot));
     const guard = new DeleteGuard(sub.delete_guard_per_min, this.#clock);
     const links = new HardLinkIndex();
     const latencyLog = new LatencyLogWriter(settings.latencyLog);

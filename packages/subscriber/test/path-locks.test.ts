@@ -36,4 +36,63 @@ describe('PathLocks', () => {
     expect(await waiter).toBe(true);
     expect(await locks.tryWithLock('p', async () => 'free')).toBe('free');
   });
+
+  it('holds a path\'s directories: a directory moved (tree) waits for work below it, and later work below waits for the move', async () => {
+    const locks = new PathLocks('/r');
+    const log: string[] = [];
+    const tick = () => new Promise((r) => setTimeout(r, 1));
+    let release!: () => void;
+    const write = locks.withLocks(['/r/d2/s/f1'], async () => {
+      log.push('write+');
+      await new Promise<void>((r) => { release = r; });
+      log.push('write-');
+    });
+    await tick();
+    const mv = locks.withLocks(['/r/d2', '/r/d3'], async () => { log.push('mv'); }, 'tree');
+    await tick();
+    const later = locks.withLocks(['/r/d2/x'], async () => { log.push('later'); });
+    // Elsewhere, nothing waits.
+    await locks.withLocks(['/r/d4/f0'], async () => { log.push('elsewhere'); });
+    expect(log).toEqual(['write+', 'elsewhere']);
+    release();
+    await Promise.all([write, mv, later]);
+    expect(log).toEqual(['write+', 'elsewhere', 'write-', 'mv', 'later']);
+    expect(locks.held).toBe(0);
+    expect(locks.entries).toBe(0);
+  });
+
+  it('lets a directory\'s own entry (attributes) change while work goes on below it, one holder at a time', async () => {
+    const locks = new PathLocks('/r/');
+    let inside = 0;
+    let most = 0;
+    const job = (key: string) => locks.withLocks([key], async () => {
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, 5));
+      inside--;
+    });
+    await Promise.all([job('/r/d'), job('/r/d/f'), job('/r/d/g')]);
+    expect(most).toBe(3);
+    const order: string[] = [];
+    await Promise.all([
+      locks.withLocks(['/r/d'], async () => { order.push('a+'); await new Promise((r) => setTimeout(r, 5)); order.push('a-'); }),
+      locks.withLocks(['/r/d'], async () => { order.push('b+'); }),
+    ]);
+    expect(order).toEqual(['a+', 'a-', 'b+']);
+  });
+
+  it('never locks the root or what is above it, and tryWithLock gives up rather than wait behind a queued tree lock', async () => {
+    const locks = new PathLocks('/r');
+    await locks.withLocks(['/r'], async () => {
+      expect(await locks.tryWithLock('/r/f', async () => 'free')).toBe('free');
+    }, 'tree');
+    let release!: () => void;
+    const below = locks.withLocks(['/r/d/f'], () => new Promise<void>((r) => { release = r; }));
+    await new Promise((r) => setTimeout(r, 1));
+    const mv = locks.withLocks(['/r/d'], async () => 'moved', 'tree');
+    expect(await locks.tryWithLock('/r/d/g', async () => 'ran')).toBeUndefined();
+    release();
+    await below;
+    expect(await mv).toBe('moved');
+    expect(locks.entries).toBe(0);
+  });
 });

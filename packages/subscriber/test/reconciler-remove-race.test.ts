@@ -16,6 +16,15 @@ async function mirroredThenMovedAside(eng: Engine): Promise<void> {
   mkdirSync(join(eng.src, 'd1'));
 }
 
+/**
+ * The directory rename of "another worker", without the path locks: with them it cannot run while a
+ * worker below holds the directory (path-locks.ts), so these tests prove the second line of defence,
+ * the reconciler's own checks, as if the locks had a hole.
+ */
+function renameUnlocked(eng: Engine, from: string, to: string) {
+  return eng.reconciler.rename(eng.s(from), eng.s(to));
+}
+
 let e: Engine | undefined;
 
 afterEach(async () => {
@@ -59,7 +68,7 @@ it('a remove decided before a directory rename brought the path back does not de
 
   interleave = async () => {
     renameSync(join(eng.src, 'd3'), join(eng.src, 'd1'));
-    const r = await eng.rename('d3', 'd1');
+    const r = await renameUnlocked(eng, 'd3', 'd1');
     for (const dir of r.subtrees ?? []) await eng.antiEntropy.syncTree(dir);
     // The rename message is applied correctly: its subtree matches, l1 included.
     expect(readlinkSync(eng.d('d1/l1'))).toBe('f0');
@@ -101,7 +110,7 @@ it('a write whose destination directory was renamed away meanwhile does not land
 
   let subtrees: Buffer[] = [];
   interleave = async () => {
-    const r = await eng.rename('d1', 'd3');
+    const r = await renameUnlocked(eng, 'd1', 'd3');
     subtrees = r.subtrees ?? [];
     // d3's compare runs now; d1's waits for the writer's path lock (d1/l1), so it runs after it.
     for (const dir of subtrees.filter((s) => s.toString().endsWith('/d3'))) await eng.antiEntropy.syncTree(dir);
@@ -132,7 +141,7 @@ it('a remove whose destination directory was renamed away meanwhile does not del
   const openDir = eng.tree.openDir.bind(eng.tree);
   let subtrees: Buffer[] = [];
   let interleave: (() => Promise<void>) | undefined = async () => {
-    const r = await eng.rename('d1', 'd3');
+    const r = await renameUnlocked(eng, 'd1', 'd3');
     subtrees = r.subtrees ?? [];
     for (const dir of subtrees) await eng.antiEntropy.syncTree(dir);
     expect(readlinkSync(eng.d('d3/l1'))).toBe('f0');

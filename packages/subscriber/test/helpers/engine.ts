@@ -11,7 +11,7 @@ import { HardLinkIndex } from '../../src/hard-link-index.js';
 import { pathKey } from '../../src/path-bytes.js';
 import { PathLocks } from '../../src/path-locks.js';
 import { PathMap } from '../../src/path-map.js';
-import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../src/reconciler.js';
+import { Reconciler, TreeLockNeeded, type ReconcileOptions, type ReconcileResult } from '../../src/reconciler.js';
 import { TempJournal } from '../../src/temp-journal.js';
 import { TempNames } from '../../src/temp-names.js';
 import { Trash } from '../../src/trash.js';
@@ -69,7 +69,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
   const temps = new TempNames('abc123');
   const journal = new TempJournal(join(state, 'temp-dirs.log'), temps, logger);
   await journal.start(tree);
-  const locks = new PathLocks();
+  const locks = new PathLocks(src);
   const guard = new DeleteGuard(opts.deleteGuardPerMin ?? 0, systemClock);
   let trash: Trash | undefined;
   if (opts.trash) {
@@ -93,8 +93,12 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
   return {
     base, src, dst, state, trashDir, s,
     d: (rel) => join(dst, rel),
-    reconcile: (rel, o) => locks.withLocks([pathKey(s(rel))], () => reconciler.reconcile(s(rel), o)),
-    rename: (a, b) => locks.withLocks([pathKey(s(a)), pathKey(s(b))], () => reconciler.rename(s(a), s(b))),
+    // As the message handler does: the path's entry lock first, its tree lock when a directory must go.
+    reconcile: (rel, o) => locks.withLocks([pathKey(s(rel))], () => reconciler.reconcile(s(rel), o)).catch((err: unknown) => {
+      if (err instanceof TreeLockNeeded) return locks.withLocks([pathKey(s(rel))], () => reconciler.reconcile(s(rel), { ...o, treeLocked: true }), 'tree');
+      throw err;
+    }),
+    rename: (a, b) => locks.withLocks([pathKey(s(a)), pathKey(s(b))], () => reconciler.rename(s(a), s(b)), 'tree'),
     reconciler, antiEntropy: ae, guard, journal, temps, tree, touched,
     close: async () => {
       abort.abort();
