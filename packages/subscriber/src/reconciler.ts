@@ -445,7 +445,12 @@ export class Reconciler {
     const d = this.#d;
     if (T && (await this.#isCurrentCopy(dir, name, T, src, S))) {
       const changed = await fixAttrsAt(dir.fd, name, S, d.attrs, false);
-      if (S.nlink > 1 && S.ino !== 0n) await this.#relinkGroup(dir, name, src, S);
+      if (S.nlink > 1 && S.ino !== 0n) {
+        // `ln a b` when b's copy is already current (fetched for an earlier message): a was maybe
+        // mirrored before it had a second name, so only the hint says who b's group is.
+        for (const h of opts.linkHints ?? []) if (d.map.relOf(h) !== null) d.links.add(S.dev, S.ino, h);
+        await this.#relinkGroup(dir, name, src, S);
+      }
       return { step: changed ? 'attrs' : 'unchanged', bytes: 0 };
     }
     if (S.nlink > 1 && S.ino !== 0n) {

@@ -314,6 +314,19 @@ describe('Reconciler: renames and hard links', () => {
     expect(linkGroups(snapshotTree(e.dst))).toEqual([['h1', 'h2', 'h3']]);
     expect(converged()).toEqual([]);
   });
+
+  it('joins a group from the link message\'s hint when the new name was already copied on its own', async () => {
+    // a mirrored while it had one name; `ln a b`; b copied for an earlier message (nothing named a
+    // then); the hard-link message for b comes last and finds b's copy current.
+    writeFileSync(join(e.src, 'a'), 'shared');
+    await e.reconcile('a');
+    linkSync(join(e.src, 'a'), join(e.src, 'b'));
+    await e.reconcile('b');
+    expect(linkGroups(snapshotTree(e.dst))).toEqual([]);
+    expect((await e.reconcile('b', { linkHints: [e.s('a')] })).outcome).toBe('unchanged');
+    expect(linkGroups(snapshotTree(e.dst))).toEqual([['a', 'b']]);
+    expect(converged()).toEqual([]);
+  });
 });
 
 describe('Reconciler: read-only directories', () => {
