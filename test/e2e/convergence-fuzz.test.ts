@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { SandboxUnderTest } from './cli-harness.js';
-import { buildFuzzDriver, expectConverged, runFuzz, shellInCase } from './mirror-checks.js';
+import { buildFuzzDriver, expectConverged, parseSeeds, runFuzz, shellInCase } from './mirror-checks.js';
 
 /**
  * The promise (semantics.md): under any interleaving of writes, renames, links and removes from any
@@ -11,10 +11,11 @@ import { buildFuzzDriver, expectConverged, runFuzz, shellInCase } from './mirror
  * a small name set for a fixed seed; then `wait`; then audit with content: no difference.
  *
  * Replay one seed: HPCM_FUZZ_SEED=<seed> npx vitest run test/e2e/convergence-fuzz.test.ts
+ * Many seeds:      HPCM_FUZZ_SEED=5000-5099 (or a comma list), one sandbox for all of them
  * Long run:        HPCM_FUZZ_OPS=100000 (operations per seed, shared by the writers)
  */
 const OPS = Number(process.env.HPCM_FUZZ_OPS ?? 400);
-const SEEDS = process.env.HPCM_FUZZ_SEED ? [Number(process.env.HPCM_FUZZ_SEED)] : [1101, 2202, 3303];
+const SEEDS = process.env.HPCM_FUZZ_SEED ? parseSeeds(process.env.HPCM_FUZZ_SEED) : [1101, 2202, 3303];
 // A long run spends most of its time in the writers and in the mirror catching up afterwards.
 const WAIT_S = Math.max(300, Math.ceil(OPS / 50));
 

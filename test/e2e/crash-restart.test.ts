@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { SandboxUnderTest } from './cli-harness.js';
-import { buildFuzzDriver, expectConverged, killService, restartService, runFuzz, shellInCase, spoolGrowth, type ServiceName } from './mirror-checks.js';
+import { buildFuzzDriver, expectConverged, killService, parseSeeds, restartService, runFuzz, shellInCase, spoolGrowth, type ServiceName } from './mirror-checks.js';
 
 /**
  * "...and across crashes and restarts of any component" (semantics.md). During a fuzz run, one
@@ -12,12 +12,13 @@ import { buildFuzzDriver, expectConverged, killService, restartService, runFuzz,
  * as the sandbox started it (same argv, config, state and log; nothing else restarted). Then `wait`
  * and audit with content: no difference.
  *
- * Replay: HPCM_FUZZ_SEED=<seed> npx vitest run test/e2e/crash-restart.test.ts (same seed for all three)
+ * Replay: HPCM_FUZZ_SEED=<seed> npx vitest run test/e2e/crash-restart.test.ts (same seed for all three;
+ * a range `7000-7049` or a comma list runs each seed that way)
  */
 const OPS = Number(process.env.HPCM_FUZZ_OPS ?? 400);
 const WAIT_S = Math.max(300, Math.ceil(OPS / 50));
 const CASES: [ServiceName, number][] = process.env.HPCM_FUZZ_SEED
-  ? (['agent', 'winnow', 'subscriber'] as const).map((s) => [s, Number(process.env.HPCM_FUZZ_SEED)])
+  ? parseSeeds(process.env.HPCM_FUZZ_SEED).flatMap((seed) => (['agent', 'winnow', 'subscriber'] as const).map((s): [ServiceName, number] => [s, seed]))
   : [['agent', 7101], ['winnow', 7202], ['subscriber', 7303]];
 
 /** mulberry32: the kill moment and the downtime follow from the seed. */

@@ -193,3 +193,13 @@ export async function restartService(sb: SandboxUnderTest, name: ServiceName): P
   if (!isRecordAlive(record)) throw new Error(`${name} exited right after the restart:\n${logTails(sb, 15)}`);
   return record.pid;
 }
+
+/** HPCM_FUZZ_SEED: one seed, a comma list, or a range `5000-5099` (long hunts for rare races). */
+export function parseSeeds(spec: string): number[] {
+  return spec.split(',').flatMap((part) => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
+    if (!m) return [Number(part)];
+    const [from, to] = [Number(m[1]), Number(m[2])];
+    return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+  });
+}
