@@ -476,7 +476,11 @@ export class Reconciler {
           const r = await d.transport.fetch(src, { dirFd: dir.fd, dirPath: dir.path, tempName: tmp }, {
             fsync: false, expect: S, signal: d.signal,
             // Through the fd the copy was written with: saves opening the temp file again.
-            finish: (fd) => this.#finishFd(fd, S),
+            finish: async (fd, after) => {
+              if (!sameVersion(S, after)) return false;
+              await this.#finishFd(fd, S);
+              return true;
+            },
             ...(d.bwlimitBytesPerSec > 0 && { bwlimitBytesPerSec: d.bwlimitBytesPerSec }),
           });
           bytes = r.bytes;

@@ -79,12 +79,13 @@ export interface FetchOptions {
   /** fsync the temp file before returning. */
   fsync: boolean;
   /**
-   * Called with the temp file's fd once all its content is written, before the transport closes it
-   * (and before its post-copy stat): the caller finishes the file through the writer's own fd instead
-   * of opening it again. Transports that never hold the fd (local copyFile, rsync) do not call it;
-   * FetchResult.finished says whether it ran.
+   * Called with the temp file's fd once all its content is written and the source re-read (`after`,
+   * as FetchResult.stat), before the transport closes it: the caller finishes the file through the
+   * writer's own fd instead of opening it again, or returns false to leave it (the source changed
+   * while it was read: the copy will be dropped). Transports that never hold the fd (local copyFile,
+   * rsync) do not call it; FetchResult.finished says whether it ran and finished the file.
    */
-  finish?: (fd: number) => Promise<void>;
+  finish?: (fd: number, after: SourceStat | null) => Promise<boolean>;
   /** Abort the copy: the temp file is removed and HPM_TRANSPORT_ABORTED is thrown. */
   signal?: AbortSignal;
   /** Cap this fetch's transfer rate. */
@@ -99,7 +100,7 @@ export interface FetchResult {
    * vanished after the copy. Always a regular file otherwise (anything else makes fetch throw).
    */
   stat: SourceStat | null;
-  /** FetchOptions.finish ran on the temp file. */
+  /** FetchOptions.finish ran on the temp file and finished it. */
   finished?: boolean;
 }
 

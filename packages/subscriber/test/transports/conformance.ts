@@ -208,6 +208,7 @@ export function runTransportConformance(name: string, makeTransport: (srcRoot: s
             await fh.close();
           }
           await new Promise<void>((ok, fail) => fchmod(fd, 0o640, (err) => (err ? fail(err) : ok())));
+          return true;
         },
       });
       // SFTP writes through its own fd and calls it; local (copyFile) and rsync never hold one.
@@ -219,6 +220,17 @@ export function runTransportConformance(name: string, makeTransport: (srcRoot: s
         expect(seen).toBeUndefined();
       }
       expect((await readFile(tempPath)).equals(content)).toBe(true);
+      await expectOnlyTemp(dir, dest.tempName);
+    });
+
+    it('fetch: opts.finish sees the post-copy stat and may decline (then finished is false)', async () => {
+      const { dir, dest, tempPath } = await newDest();
+      const file = tree.files.exec755!;
+      let after: SourceStat | null | undefined;
+      const result = await transport.fetch(file.path, dest, { fsync: false, finish: async (_fd, a) => { after = a; return false; } });
+      expect(result.finished === true).toBe(false);
+      if (name === 'sftp') expect(after).toEqual(result.stat);
+      expect((await readFile(tempPath)).equals(file.content)).toBe(true);
       await expectOnlyTemp(dir, dest.tempName);
     });
 

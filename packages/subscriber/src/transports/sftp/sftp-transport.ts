@@ -238,19 +238,22 @@ class SftpTransport implements Transport {
 
     const target = await createTempFile(tmp);
     let bytes: number;
+    let after: SourceStat | null | undefined;
+    let finished = false;
     try {
       try {
         bytes = await this.#copy(src, tmp, target, before.size, opts);
-        if (opts.finish) await opts.finish(target.fd);
+        // The post-copy look first: a copy of a source that moved meanwhile is not worth finishing.
+        [after] = await this.#statForFetch(src);
+        if (after && after.type !== 'file') {
+          throw new TransportError('HPM_TRANSPORT_NOT_A_FILE', `fetch ${showPath(src)}: source is now a ${after.type}`, { path: src });
+        }
+        if (opts.finish) finished = await opts.finish(target.fd, after ?? null);
         if (opts.fsync) await target.sync();
       } finally {
         await target.close();
       }
-      const [after] = await this.#statForFetch(src);
-      if (after && after.type !== 'file') {
-        throw new TransportError('HPM_TRANSPORT_NOT_A_FILE', `fetch ${showPath(src)}: source is now a ${after.type}`, { path: src });
-      }
-      return { bytes, stat: after ?? null, finished: opts.finish !== undefined };
+      return { bytes, stat: after ?? null, finished };
     } catch (err) {
       await discardTempFile(tmp).catch(() => undefined);
       throw await this.#explainFailure(src, err);
@@ -301,8 +304,10 @@ class SftpTransport implements Transport {
     let handle: Buffer | undefined;
     const watchdog = new StallWatchdog(this.#config.opTimeoutMs, () => connection.destroy());
     // If the connection goes, whatever ssh2 still owes us will never come: fail at once.
-    const lost = connection.closed.then((): never => {
-      throw new TransportError('HPM_TRANSPORT_CONNECTION', `fetch ${showPath(src)}: connection to ${this.#label} lost`, { path: src });
+    let forgetLost = (): void => undefined;
+    const lost = new Promise<never>((_, reject) => {
+      forgetLost = connection.onClose(() =>
+        reject(new TransportError('HPM_TRANSPORT_CONNECTION', `fetch ${showPath(src)}: connection to ${this.#label} lost`, { path: src })));
     });
     lost.catch(() => undefined);
     let copying: Promise<number> | undefined;
@@ -340,6 +345,7 @@ class SftpTransport implements Transport {
       }
       throw err instanceof TransportError ? err : sftpError(err, src, 'fetch', connection.alive);
     } finally {
+      forgetLost();
       watchdog.stop();
       if (handle && connection.alive) sftp.close(handle, () => undefined);
       lease.release();
