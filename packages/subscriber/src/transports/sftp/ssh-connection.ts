@@ -23,7 +23,9 @@ export class SshConnection {
   /** Resolves when the connection is gone, whoever closed it. */
   readonly closed: Promise<void>;
   readonly #client: Client;
+  readonly #onClose = new Set<() => void>();
   #alive = true;
+  #gone = false;
 
   private constructor(client: Client, label: string) {
     this.#client = client;
@@ -31,7 +33,10 @@ export class SshConnection {
     this.closed = new Promise<void>((resolve) => {
       client.once('close', () => {
         this.#alive = false;
+        this.#gone = true;
         resolve();
+        for (const listener of this.#onClose) listener();
+        this.#onClose.clear();
       });
     });
     // After 'ready', errors are followed by 'close'; what was in flight fails on its own.
@@ -98,6 +103,20 @@ export class SshConnection {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /**
+   * Calls `listener` once when the connection is gone (at once if it already is); returns the way to
+   * take it back. For work that lasts less than the connection: a reaction on `closed` would stay
+   * attached, with everything it refers to, until the connection ends.
+   */
+  onClose(listener: () => void): () => void {
+    if (this.#gone) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.#onClose.add(listener);
+    return () => this.#onClose.delete(listener);
   }
 
   async openSftp(timeoutMs: number): Promise<SFTPWrapper> {
