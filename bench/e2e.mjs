@@ -11,8 +11,14 @@
 // that time), and latency per file from its creation mtime to its first appearance on the
 // destination (each destination listed every 20 ms by its own poller process).
 // Usage: node bench/e2e.mjs [--short] [--files N] [--b-seconds S] [--only A,B,B2] [--settle-s S] [--keep]
-//                           [--plot FILE.png|.html]  (hpcmirror's latency log drawn by `audit --plot`)
+//                           [--mirrors hpcmirror,lsyncd0,lsyncd1,rsync] [--plot FILE.png|.html]
 //   --short: A with 2,000 files, B and B' for 20 s (a quick check).
+//   --mirrors: race only these (e.g. `--mirrors hpcmirror` to see what hpcmirror alone costs).
+//   --plot: hpcmirror's latency log drawn by `audit --plot`.
+// Also prints hpcmirror's CPU per file: CPU time (/proc utime+stime, children included) of each sandbox
+// process and of what it started (sshd sessions, the remote helper), from the writer's start until the
+// last file arrived, and 10 s later (what ran after: acks, anti-entropy); with other mirrors in the
+// race, sshd's share includes theirs.
 // Needs `npx tsc -b` (the CLI's dist), the shim built, lsyncd and rsync installed (scripts/setup.sh).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuDelta, cpuSnapshot, reapedChildrenCpuMs } from './proc-cpu.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -52,6 +59,7 @@ const { values: args } = parseArgs({
     files: { type: 'string' },
     'b-seconds': { type: 'string' },
     only: { type: 'string', default: 'A,B,B2' },
+    mirrors: { type: 'string', default: 'hpcmirror,lsyncd0,lsyncd1,rsync' },
     'settle-s': { type: 'string' },
     keep: { type: 'boolean', default: false },
     plot: { type: 'string' },
@@ -61,6 +69,9 @@ const FILES_A = Number(args.files ?? (args.short ? 2000 : 10_000));
 const B_SECONDS = Number(args['b-seconds'] ?? (args.short ? 20 : 60));
 const SETTLE_S = Number(args['settle-s'] ?? (args.short ? 120 : 300));
 const ONLY = new Set(args.only.split(','));
+const MIRRORS = new Set(args.mirrors.split(','));
+for (const m of MIRRORS) if (!['hpcmirror', 'lsyncd0', 'lsyncd1', 'rsync'].includes(m)) throw new Error(`--mirrors: unknown mirror ${m}`);
+const CPU_TAIL_MS = 10_000;
 const WORKLOADS = [
   { key: 'A', label: `A: ${FILES_A} x 4 KiB, flat out`, n: FILES_A, intervalMs: 0 },
   { key: 'B', label: `B: 1 file / 100 ms, ${B_SECONDS} s`, n: Math.round((B_SECONDS * 1000) / 100), intervalMs: 100 },
@@ -137,6 +148,26 @@ async function lsyncdReady(log, timeoutMs) {
   throw new Error(`lsyncd did not finish its startup within ${timeoutMs / 1000} s (${log})`);
 }
 
+function printCpu(w, cpu, tail) {
+  const toArrival = cpuDelta(cpu.before, cpu.arrived);
+  const withTail = cpuDelta(cpu.before, tail);
+  const keys = [...new Set([...toArrival.keys(), ...withTail.keys()])].sort();
+  const per = (ms) => (ms / w.n).toFixed(2);
+  console.log(`\n${w.label}: hpcmirror CPU ms per file (${w.n} files; load ${loadavg()[0].toFixed(1)})`);
+  console.log(`| process | until the last file arrived | +${CPU_TAIL_MS / 1000} s |`);
+  console.log('|---|---|---|');
+  let a = 0;
+  let t = 0;
+  for (const k of keys) {
+    const x = toArrival.get(k) ?? 0;
+    const y = withTail.get(k) ?? 0;
+    a += x; t += y;
+    if (y >= 0.5 * w.n / 100 || x >= 0.5 * w.n / 100) console.log(`| ${k} | ${per(x)} | ${per(y)} |`);
+  }
+  console.log(`| all of the above | ${per(a)} | ${per(t)} |`);
+  console.log(`| writer (shim run + python under the shim) | ${per(cpu.writerMs)} | |`);
+}
+
 const q = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] : NaN);
 const fmtMs = (ms) => (Number.isNaN(ms) ? '-' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
@@ -144,11 +175,11 @@ async function race(state, w) {
   const src = join(state.src, w.key);
   await run(process.execPath, [cli, 'shim', 'run', '--sandbox', sbDir, '--', 'mkdir', '-p', src]);
   const mirrors = [
-    { name: 'hpcmirror (sftp)', dir: join(state.dst, w.key) },
-    { name: 'lsyncd delay 0', dir: join(work, 'lsyncd0', w.key), delay: 0, tag: `lsyncd0-${w.key}` },
-    { name: 'lsyncd delay 1', dir: join(work, 'lsyncd1', w.key), delay: 1, tag: `lsyncd1-${w.key}` },
-    { name: 'rsync -a once', dir: join(work, 'rsync', w.key), batch: true },
-  ];
+    { key: 'hpcmirror', name: 'hpcmirror (sftp)', dir: join(state.dst, w.key) },
+    { key: 'lsyncd0', name: 'lsyncd delay 0', dir: join(work, 'lsyncd0', w.key), delay: 0, tag: `lsyncd0-${w.key}` },
+    { key: 'lsyncd1', name: 'lsyncd delay 1', dir: join(work, 'lsyncd1', w.key), delay: 1, tag: `lsyncd1-${w.key}` },
+    { key: 'rsync', name: 'rsync -a once', dir: join(work, 'rsync', w.key), batch: true },
+  ].filter((m) => MIRRORS.has(m.key));
   for (const m of mirrors.filter((x) => x.delay !== undefined)) {
     mkdirSync(m.dir, { recursive: true });
     const conf = join(work, `${m.tag}.lua`);
@@ -161,16 +192,29 @@ async function race(state, w) {
     m.poller = start(process.execPath, [here, '--poll', m.dir, m.out, String(w.n)]);
   }
   console.log(`${w.label}: writing (load ${loadavg()[0].toFixed(1)})`);
+  const hpcm = mirrors.find((m) => m.key === 'hpcmirror');
+  const cpuRoots = Object.fromEntries(Object.entries(state.pids).filter(([name]) => name !== 'epmd'));
+  const cpu = { before: cpuSnapshot(cpuRoots), writerBefore: reapedChildrenCpuMs() };
+  const hpcmArrived = hpcm?.poller.done.then(() => { cpu.arrived = cpuSnapshot(cpuRoots); });
   const t0 = nowMs();
   await run(process.execPath, [cli, 'shim', 'run', '--sandbox', sbDir, '--', 'python3', '-c', WRITER, src, String(w.n), String(w.intervalMs)], { timeout: 3_600_000 });
   const tWriterEnd = nowMs();
+  cpu.writerMs = reapedChildrenCpuMs() - cpu.writerBefore;
   const rsync = mirrors.find((m) => m.batch);
-  mkdirSync(rsync.dir, { recursive: true });
-  await run('rsync', ['-a', '-e', `ssh -F ${state.ssh.sshConfigFile}`, `${src}/`, `${state.ssh.hostAlias}:${rsync.dir}/`], { timeout: 3_600_000 });
-  rsync.endMs = nowMs();
-  console.log(`${w.label}: writer took ${((tWriterEnd - t0) / 1000).toFixed(1)} s, rsync after it ${((rsync.endMs - tWriterEnd) / 1000).toFixed(1)} s; waiting for the mirrors (at most ${SETTLE_S} s)`);
+  if (rsync) {
+    mkdirSync(rsync.dir, { recursive: true });
+    await run('rsync', ['-a', '-e', `ssh -F ${state.ssh.sshConfigFile}`, `${src}/`, `${state.ssh.hostAlias}:${rsync.dir}/`], { timeout: 3_600_000 });
+    rsync.endMs = nowMs();
+  }
+  console.log(`${w.label}: writer took ${((tWriterEnd - t0) / 1000).toFixed(1)} s${rsync ? `, rsync after it ${((rsync.endMs - tWriterEnd) / 1000).toFixed(1)} s` : ''}; waiting for the mirrors (at most ${SETTLE_S} s)`);
   const deadline = tWriterEnd + SETTLE_S * 1000;
   await Promise.race([Promise.all(mirrors.map((m) => m.poller.done)), sleep(Math.max(0, deadline - nowMs()))]);
+  if (hpcm) {
+    await Promise.race([hpcmArrived, sleep(Math.max(0, deadline - nowMs()))]);
+    cpu.arrived ??= cpuSnapshot(cpuRoots);
+    await sleep(CPU_TAIL_MS);
+    printCpu(w, cpu, cpuSnapshot(cpuRoots));
+  }
   for (const m of mirrors) m.poller.child.kill('SIGTERM');
   await Promise.all(mirrors.map((m) => m.poller.done));
   for (const m of mirrors) if (m.proc) { m.proc.child.kill('SIGTERM'); await m.proc.done; }
