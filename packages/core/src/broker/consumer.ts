@@ -3,6 +3,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { ATTEMPTS_HEADER, LAST_ERROR_HEADER, PARKED_AT_HEADER, REJECT_HEADER } from '../message/body.js';
 import type { BrokerConnection } from './connection.js';
+import { AckBatcher } from './ack-batcher.js';
 import { Publisher } from './publisher.js';
 import { declareStage, stageNames, type StageSpec } from './topology.js';
 
@@ -48,7 +49,8 @@ export class StageConsumer {
   readonly #names;
   #channel: ChannelWrapper | undefined;
   #publisher: Publisher | undefined;
-  #current: Channel | undefined;
+  /** Acks of the current channel (each channel has its own delivery tags). */
+  #acks: AckBatcher | undefined;
 
   constructor(conn: BrokerConnection, opts: StageConsumerOptions) {
     this.#conn = conn;
@@ -67,7 +69,7 @@ export class StageConsumer {
     this.#channel = this.#conn.manager.createChannel({
       confirm: false,
       setup: async (ch: Channel) => {
-        this.#current = ch;
+        this.#acks = new AckBatcher(ch);
         await declareStage(ch, stage);
         if (setup) await setup(ch);
       },
@@ -82,7 +84,8 @@ export class StageConsumer {
   }
 
   #deliver(queue: string, msg: ConsumeMessage): void {
-    const ch = this.#current!;
+    const acks = this.#acks!;
+    acks.delivered(msg);
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
     const attempts = Number(headers[ATTEMPTS_HEADER] ?? 0) || 0;
     let done = false;
@@ -105,12 +108,12 @@ export class StageConsumer {
       routingKey: msg.fields.routingKey,
       redelivered: msg.fields.redelivered,
       attempts,
-      ack: () => finish(() => ch.ack(msg)),
-      requeue: () => finish(() => ch.nack(msg, false, true)),
+      ack: () => finish(() => acks.ack(msg)),
+      requeue: () => finish(() => acks.settleNow(msg, (ch) => ch.nack(msg, false, true))),
       park: async (reason: string) => {
         if (done) return;
         await republish(this.#names.parkingQueue, { [REJECT_HEADER]: reason, [PARKED_AT_HEADER]: new Date().toISOString() });
-        finish(() => ch.ack(msg));
+        finish(() => acks.ack(msg));
       },
       retry: async (reason: string) => {
         if (done) return;
@@ -121,20 +124,21 @@ export class StageConsumer {
         }
         const level = Math.min(attempts, this.#names.retryQueues.length - 1);
         await republish(this.#names.retryQueues[level]!, { [ATTEMPTS_HEADER]: next, [LAST_ERROR_HEADER]: reason });
-        finish(() => ch.ack(msg));
+        finish(() => acks.ack(msg));
       },
     };
     Promise.resolve()
       .then(() => this.#opts.onMessage(delivery))
       .catch((err: Error) => {
         this.#opts.logger.error({ err: err.message, queue }, 'message handler failed; message will be retried');
-        void delivery.retry(err.message).catch(() => finish(() => ch.nack(msg, false, true)));
+        void delivery.retry(err.message).catch(() => finish(() => acks.settleNow(msg, (ch) => ch.nack(msg, false, true))));
       });
   }
 
   async stop(): Promise<void> {
     const ch = this.#channel;
     this.#channel = undefined;
+    try { this.#acks?.flush(); } catch { /* channel closed: the broker redelivers */ }
     await ch?.close();
     await this.#publisher?.close();
   }
