@@ -90,7 +90,6 @@ export const subscriberSchema = z.strictObject({
   retry_levels_s: z.array(z.number().positive()).default([1, 10, 60, 600]),
   max_attempts: z.number().int().min(1).default(20),
   max_body_bytes: z.number().int().min(1024).default(64 * 1024),
-  inline_max_bytes: z.number().int().min(0).default(0),
   delete_guard_per_min: z.number().int().min(0).default(10_000),
   trash_dir: z.string().optional(),
   trash_retention_s: z.number().min(0).default(7 * 86400),
