@@ -10,7 +10,7 @@ import { fromPathKey, joinUnder, pathKey, showPath } from './path-bytes.js';
 import type { AcceptRejectFilter } from '@hpcmirror/core';
 import type { PathLocks } from './path-locks.js';
 import type { PathMap } from './path-map.js';
-import { TreeLockNeeded, type ReconcileResult, type Reconciler } from './reconciler.js';
+import type { ReconcileResult, Reconciler } from './reconciler.js';
 import type { TempJournal } from './temp-journal.js';
 import { isTempName } from './temp-names.js';
 import type { SourceStat, Transport } from './transports/transport.js';
@@ -216,12 +216,7 @@ export class AntiEntropy {
 
   async #repair(path: Buffer): Promise<ReconcileResult> {
     const d = this.#d;
-    const key = [pathKey(path)];
-    const r = await d.locks.withLocks(key, () => d.reconciler.reconcile(path)).catch((err: unknown) => {
-      // A directory to remove or replace: with nothing working below it.
-      if (err instanceof TreeLockNeeded) return d.locks.withLocks(key, () => d.reconciler.reconcile(path, { treeLocked: true }), 'tree');
-      throw err;
-    });
+    const r = await d.locks.withLocksEscalating([pathKey(path)], (treeLocked) => d.reconciler.reconcile(path, { treeLocked }));
     // A directory that stood for another source directory: its subtree next (no quiet time).
     for (const dir of r.subtrees ?? []) this.touch(dir, true);
     return r;

@@ -12,7 +12,7 @@ import type { PathLocks } from './path-locks.js';
 import type { PathMap } from './path-map.js';
 import type { PostAfterCopy } from './post-after-copy.js';
 import { seqsOf, type ProgressReporter, type ProgressState } from './progress-reporter.js';
-import { TreeLockNeeded, type ReconcileOptions, type ReconcileResult, type Reconciler } from './reconciler.js';
+import type { ReconcileOptions, ReconcileResult, Reconciler } from './reconciler.js';
 import type { SubscriberSettings } from './settings.js';
 import type { SourceHealth } from './source-health.js';
 import { isTransportError } from './transports/errors.js';
@@ -101,17 +101,13 @@ export class MessageHandler {
       d.logger.warn({ path: showPath(ann.path), warning: w }, 'message field not followed');
     }
     try {
-      const attempt = (mode: 'entry' | 'tree') => d.locks.withLocks(job.keys, async () => {
-        if (d.isStopping()) throw new SubscriberError('HPM_SUB_STOPPING', 'subscriber is stopping');
-        if (SINGLE_PATH.has(ann.kind) && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
-        return pool.run(() => this.#apply(job, mode === 'tree'));
-      }, mode);
       // Most changes leave directories where they are: workers below a path go on meanwhile. A
       // directory moved or removed holds its whole subtree (path-locks.ts).
-      const result = await attempt(treeLockedKind(job) ? 'tree' : 'entry').catch((err: unknown) => {
-        if (err instanceof TreeLockNeeded) return attempt('tree');
-        throw err;
-      });
+      const result = await d.locks.withLocksEscalating(job.keys, async (treeLocked) => {
+        if (d.isStopping()) throw new SubscriberError('HPM_SUB_STOPPING', 'subscriber is stopping');
+        if (SINGLE_PATH.has(ann.kind) && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
+        return pool.run(() => this.#apply(job, treeLocked));
+      }, treeLockedKind(job) ? 'tree' : 'entry');
       // Outside the locks (the walk takes each path's own); before the report, so `wait` covers it.
       if (result !== 'superseded') for (const dir of result.subtrees ?? []) await d.syncTree(dir);
       this.#account(ann, result);

@@ -4,9 +4,19 @@
  * attributes can change while files are written inside). `tree`: the path and everything below it
  * (moving or removing a directory).
  */
-export type LockMode = 'dir' | 'entry' | 'tree';
-type Mode = LockMode;
+type Mode = 'dir' | 'entry' | 'tree';
 const STRENGTH: Record<Mode, number> = { dir: 0, entry: 1, tree: 2 };
+
+/**
+ * Thrown by work holding its path in `entry` mode that found a destination directory to remove or
+ * replace (workers may be writing below it): withLocksEscalating runs it again in `tree` mode.
+ */
+export class TreeLockNeeded extends Error {
+  constructor(path: string) {
+    super(`${path}: a destination directory must be removed or replaced; needs the path's tree lock`);
+    this.name = 'TreeLockNeeded';
+  }
+}
 
 interface Waiter {
   mode: Mode;
@@ -87,6 +97,20 @@ export class PathLocks {
     }
   }
 
+  /**
+   * withLocks in `mode`; when fn, holding `entry`, throws TreeLockNeeded, fn again holding `tree`
+   * (after letting go: no upgrade in place, so no two upgraders wait for each other). fn is told
+   * whether it holds `tree`.
+   */
+  async withLocksEscalating<T>(keys: readonly string[], fn: (treeLocked: boolean) => Promise<T>, mode: 'entry' | 'tree' = 'entry'): Promise<T> {
+    try {
+      return await this.withLocks(keys, () => fn(mode === 'tree'), mode);
+    } catch (err) {
+      if (mode === 'tree' || !(err instanceof TreeLockNeeded)) throw err;
+      return this.withLocks(keys, () => fn(true), 'tree');
+    }
+  }
+
   /** Runs fn holding key (and its directories) if all are free now; undefined (fn not run) otherwise. */
   async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
     const plan = this.#plan([key], 'entry');
@@ -97,11 +121,6 @@ export class PathLocks {
     } finally {
       for (const [k, m] of plan.reverse()) this.#release(k, m);
     }
-  }
-
-  isLocked(key: string): boolean {
-    const e = this.#entries.get(key);
-    return e !== undefined && (e.entry || e.tree);
   }
 
   /** Records that a reconcile of key which read the source at `tick` succeeded. Call while holding key. */
@@ -148,7 +167,13 @@ export class PathLocks {
       e = { dirs: 0, entry: false, tree: false, queue: [], reconciledAt: 0 };
       this.#entries.set(key, e);
     }
-    grant(e, mode);
+    this.#grant(e, mode);
+  }
+
+  #grant(e: Entry, mode: Mode): void {
+    if (mode === 'dir') e.dirs++;
+    else if (mode === 'entry') e.entry = true;
+    else e.tree = true;
     if (mode !== 'dir') this.#held++;
   }
 
@@ -173,8 +198,7 @@ export class PathLocks {
     // In queue order, as many as fit with what is held.
     while (e.queue.length > 0 && compatible(e, e.queue[0]!.mode)) {
       const next = e.queue.shift()!;
-      grant(e, next.mode);
-      if (next.mode !== 'dir') this.#held++;
+      this.#grant(e, next.mode);
       next.grant();
     }
     if (e.dirs === 0 && !e.entry && !e.tree && e.queue.length === 0) this.#entries.delete(key);
@@ -188,10 +212,4 @@ function compatible(e: Entry, mode: Mode): boolean {
     case 'entry': return !e.entry;
     case 'tree': return !e.entry && e.dirs === 0;
   }
-}
-
-function grant(e: Entry, mode: Mode): void {
-  if (mode === 'dir') e.dirs++;
-  else if (mode === 'entry') e.entry = true;
-  else e.tree = true;
 }

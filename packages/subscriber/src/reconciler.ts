@@ -14,7 +14,7 @@ import { precisionOf, sameMtime } from './dest/times.js';
 import { SubscriberError } from './errors.js';
 import type { HardLinkIndex } from './hard-link-index.js';
 import { joinUnder, pathKey, showPath } from './path-bytes.js';
-import type { PathLocks } from './path-locks.js';
+import { TreeLockNeeded, type PathLocks } from './path-locks.js';
 import type { PathMap } from './path-map.js';
 import type { TempJournal } from './temp-journal.js';
 import type { TempNames } from './temp-names.js';
@@ -69,17 +69,6 @@ export interface ReconcileOptions {
    * caller takes the stronger lock and reconciles again.
    */
   treeLocked?: boolean;
-}
-
-/**
- * A reconcile found a destination directory to remove or replace while its caller held the path in
- * `entry` mode only (workers may be writing below it): retry holding it in `tree` mode.
- */
-export class TreeLockNeeded extends Error {
-  constructor(path: string) {
-    super(`${path}: a destination directory must be removed or replaced; needs the path's tree lock`);
-    this.name = 'TreeLockNeeded';
-  }
 }
 
 export interface ReconcilerDeps {

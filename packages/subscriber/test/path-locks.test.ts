@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PathLocks } from '../src/path-locks.js';
+import { PathLocks, TreeLockNeeded } from '../src/path-locks.js';
 
 describe('PathLocks', () => {
   it('serialises one path, runs different paths concurrently', async () => {
@@ -93,6 +93,21 @@ describe('PathLocks', () => {
     release();
     await below;
     expect(await mv).toBe('moved');
+    expect(locks.entries).toBe(0);
+  });
+
+  it('runs work again holding the whole subtree when it finds it needs it, and only then', async () => {
+    const locks = new PathLocks('/r');
+    const seen: boolean[] = [];
+    const result = await locks.withLocksEscalating(['/r/d'], async (treeLocked) => {
+      seen.push(treeLocked);
+      if (!treeLocked) throw new TreeLockNeeded('/r/d');
+      return 'removed';
+    });
+    expect(result).toBe('removed');
+    expect(seen).toEqual([false, true]);
+    await expect(locks.withLocksEscalating(['/r/d'], async () => { throw new Error('other'); })).rejects.toThrow('other');
+    await expect(locks.withLocksEscalating(['/r/d'], async () => { throw new TreeLockNeeded('/r/d'); }, 'tree')).rejects.toBeInstanceOf(TreeLockNeeded);
     expect(locks.entries).toBe(0);
   });
 });

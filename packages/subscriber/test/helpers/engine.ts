@@ -11,7 +11,7 @@ import { HardLinkIndex } from '../../src/hard-link-index.js';
 import { pathKey } from '../../src/path-bytes.js';
 import { PathLocks } from '../../src/path-locks.js';
 import { PathMap } from '../../src/path-map.js';
-import { Reconciler, TreeLockNeeded, type ReconcileOptions, type ReconcileResult } from '../../src/reconciler.js';
+import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../src/reconciler.js';
 import { TempJournal } from '../../src/temp-journal.js';
 import { TempNames } from '../../src/temp-names.js';
 import { Trash } from '../../src/trash.js';
@@ -94,10 +94,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
     base, src, dst, state, trashDir, s,
     d: (rel) => join(dst, rel),
     // As the message handler does: the path's entry lock first, its tree lock when a directory must go.
-    reconcile: (rel, o) => locks.withLocks([pathKey(s(rel))], () => reconciler.reconcile(s(rel), o)).catch((err: unknown) => {
-      if (err instanceof TreeLockNeeded) return locks.withLocks([pathKey(s(rel))], () => reconciler.reconcile(s(rel), { ...o, treeLocked: true }), 'tree');
-      throw err;
-    }),
+    reconcile: (rel, o) => locks.withLocksEscalating([pathKey(s(rel))], (treeLocked) => reconciler.reconcile(s(rel), { ...o, treeLocked })),
     rename: (a, b) => locks.withLocks([pathKey(s(a)), pathKey(s(b))], () => reconciler.rename(s(a), s(b)), 'tree'),
     reconciler, antiEntropy: ae, guard, journal, temps, tree, touched,
     close: async () => {
