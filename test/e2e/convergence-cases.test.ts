@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,6 @@ describe.concurrent('convergence: named cases', () => {
   beforeAll(async () => { await sb.up(); }, 300_000);
   afterAll(async () => {
     await sb.down();
-    if (!process.env.HPCM_E2E_KEEP) rmSync(sb.dir, { recursive: true, force: true });
   }, 120_000);
 
   const inCase = (name: string, script: string) => shellInCase(sb, name, script);

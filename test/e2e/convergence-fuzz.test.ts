@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { SandboxUnderTest } from './cli-harness.js';
@@ -30,7 +30,6 @@ describe('convergence fuzz: concurrent random operations, then wait, then audit'
   }, 300_000);
   afterAll(async () => {
     await sb.down();
-    if (!process.env.HPCM_E2E_KEEP) rmSync(sb.dir, { recursive: true, force: true });
   }, 120_000);
 
   for (const seed of SEEDS) {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -44,7 +44,6 @@ describe('kill -9 of a component during a fuzz run, restart, converge', () => {
   }, 300_000);
   afterAll(async () => {
     await sb.down();
-    if (!process.env.HPCM_E2E_KEEP) rmSync(sb.dir, { recursive: true, force: true });
   }, 120_000);
 
   for (const [service, seed] of CASES) {

@@ -42,7 +42,6 @@ describe('infrastructure faults during a workload', () => {
   afterAll(async () => {
     for (const m of mounts) { try { execFileSync('umount', ['-l', m]); } catch { /* already gone */ } }
     await sb.down();
-    if (!process.env.HPCM_E2E_KEEP) rmSync(sb.dir, { recursive: true, force: true });
   }, 120_000);
 
   /** Runs FAULT while the writer works under PREFIX, then settles, records the row and checks the zeros. */

@@ -31,7 +31,6 @@ describe('parked messages: list, retry after the fix, drop', () => {
   beforeAll(async () => { await sb.up(); }, 300_000);
   afterAll(async () => {
     await sb.down();
-    rmSync(sb.dir, { recursive: true, force: true });
     rmSync(outside, { recursive: true, force: true });
   }, 120_000);
 
