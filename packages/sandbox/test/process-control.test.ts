@@ -13,6 +13,9 @@ describe('process control', () => {
     const record = await spawnDetached({ name: 'echo', argv: ['bash', '-c', 'echo started; exec sleep 30'], cwd: dir, logFile: join(dir, 'a.log') });
     expect(isRecordAlive(record)).toBe(true);
     expect(processesUsing(dir).map((p) => p.pid)).toContain(record.pid);
+    // Stopped only once it has written: a SIGTERM before bash ran `echo` left the log empty (loaded CI run).
+    const deadline = Date.now() + 10_000;
+    while (readFileSync(join(dir, 'a.log'), 'utf8') === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await stopProcess(record, { timeoutMs: 2_000 });
     expect(isAlive(record.pid)).toBe(false);
     expect(readFileSync(join(dir, 'a.log'), 'utf8')).toBe('started\n');
