@@ -13,12 +13,13 @@ import { buildFuzzDriver, expectConverged, killService, parseSeeds, restartServi
  * and audit with content: no difference.
  *
  * Replay: HPCM_FUZZ_SEED=<seed> npx vitest run test/e2e/crash-restart.test.ts (same seed for all three;
- * a range `7000-7049` or a comma list runs each seed that way)
+ * a range `7000-7049` or a comma list runs each seed that way; HPCM_CRASH_SERVICE=winnow kills only that one)
  */
 const OPS = Number(process.env.HPCM_FUZZ_OPS ?? 400);
 const WAIT_S = Math.max(300, Math.ceil(OPS / 50));
+const SERVICES = (['agent', 'winnow', 'subscriber'] as const).filter((s) => (process.env.HPCM_CRASH_SERVICE ?? s) === s);
 const CASES: [ServiceName, number][] = process.env.HPCM_FUZZ_SEED
-  ? parseSeeds(process.env.HPCM_FUZZ_SEED).flatMap((seed) => (['agent', 'winnow', 'subscriber'] as const).map((s): [ServiceName, number] => [s, seed]))
+  ? parseSeeds(process.env.HPCM_FUZZ_SEED).flatMap((seed) => SERVICES.map((s): [ServiceName, number] => [s, seed]))
   : [['agent', 7101], ['winnow', 7202], ['subscriber', 7303]];
 
 /** mulberry32: the kill moment and the downtime follow from the seed. */

@@ -17,7 +17,9 @@ describe('ChangeResolver', () => {
     const r = new ChangeResolver({ identity: 'cod' });
     expect((await r.resolve({ kind: 'typed', path: p('f'), eventNs: 1n })).facts).toMatchObject({ kind: 'content', identity: { method: 'cod' }, stat: { size: 4 } });
     const dir = await r.resolve({ kind: 'typed', path: p('d'), eventNs: 1n, scanIfDirectory: true });
-    expect(dir).toMatchObject({ facts: { kind: 'mkdir', isDirectory: true }, scanDir: p('d') });
+    expect(dir).toMatchObject({ facts: { kind: 'mkdir', isDirectory: true, subtree: true }, scanDir: p('d') });
+    // A directory's own change (mkdir, chmod) says nothing about what is below it.
+    expect((await r.resolve({ kind: 'typed', path: p('d'), eventNs: 1n })).facts).not.toHaveProperty('subtree');
     expect((await r.resolve({ kind: 'typed', path: p('l'), eventNs: 1n })).facts).toMatchObject({ kind: 'symlink', linkTarget: b('f') });
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildAnnouncement, decodeAnnouncement, formatTime, isValidUtf8, parseTime, percentDecodeToBytes,
-  percentEncodeBytes, topicFor, HpcmError,
+  percentEncodeBytes, topicFor, HpcmError, type ChangeFacts,
 } from '../src/index.js';
 
 const EXAMPLES = [
@@ -137,6 +137,16 @@ describe('byte-exact paths', () => {
       if ('hlinkTo' in facts) expect(back.hlinkTo).toEqual(facts.hlinkTo);
       if ('isDirectory' in facts) expect(back.isDirectory).toBe(true);
     }
+  });
+  it('hpcm_subtree: set on a directory whose entries changed wholesale, checked, ignored on other kinds', () => {
+    const made = (facts: Partial<ChangeFacts>) => buildAnnouncement({ kind: 'mkdir', path: Buffer.from('/fs/primary/d'), baseUrl: 'file:/', pubTimeNs: 5n, ...facts });
+    const swapped = made({ subtree: true });
+    expect(swapped.body.hpcm_subtree).toBe(true);
+    expect(decodeAnnouncement(swapped.bytes).subtree).toBe(true);
+    expect(decodeAnnouncement(made({}).bytes).subtree).toBe(false);
+    expect(made({}).body).not.toHaveProperty('hpcm_subtree');
+    expect(decodeAnnouncement(made({ kind: 'content', extra: { hpcm_subtree: true } }).bytes).subtree).toBe(false);
+    expect(() => decodeAnnouncement(made({ extra: { hpcm_subtree: 'yes' } }).bytes)).toThrow(/hpcm_subtree: must be true or false/);
   });
 });
 

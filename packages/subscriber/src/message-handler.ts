@@ -105,7 +105,8 @@ export class MessageHandler {
       // directory moved or removed holds its whole subtree (path-locks.ts).
       const result = await d.locks.withLocksEscalating(job.keys, async (treeLocked) => {
         if (d.isStopping()) throw new SubscriberError('HPM_SUB_STOPPING', 'subscriber is stopping');
-        if (SINGLE_PATH.has(ann.kind) && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
+        // (A subtree message asks for more than a reconcile of its path: never superseded by one.)
+        if (SINGLE_PATH.has(ann.kind) && !ann.subtree && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
         return pool.run(() => this.#apply(job, treeLocked));
       }, treeLockedKind(job) ? 'tree' : 'entry');
       // Outside the locks (the walk takes each path's own); before the report, so `wait` covers it.
@@ -172,7 +173,12 @@ export class MessageHandler {
   async #apply(job: Job, treeLocked: boolean): Promise<ReconcileResult> {
     const r = this.#d.reconciler;
     if (isRename(job)) return r.rename(job.ann.oldPath!, job.src);
-    return r.reconcile(job.src, { ...job.opts, treeLocked });
+    const result = await r.reconcile(job.src, { ...job.opts, treeLocked });
+    // hpcm_subtree: the entries below were swapped in wholesale (RENAME_EXCHANGE of two directories)
+    // and are announced by no other message; the directory's own record may match all the same (the
+    // destination made after both swaps of `exchange d0 d1; ...; exchange d0 d1`).
+    if (job.ann.subtree && result.type === 'dir' && !result.subtrees?.length) return { ...result, subtrees: [job.src] };
+    return result;
   }
 
   #account(ann: Announcement, result: ReconcileResult | 'superseded'): void {

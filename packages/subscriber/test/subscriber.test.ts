@@ -353,6 +353,32 @@ describe('subscriber service: progress, delete guard, post_after_copy', () => {
     expect(diff(s)).toEqual([]);
   });
 
+  it('two directories exchanged twice before the subscriber saw either: the exchange\'s subtree messages bring what was written in between', async () => {
+    // exchange a b; ln -s t b/s/l; exchange a b — the link is now a/s/l, announced only as b/s/l
+    // (source parent gone by then). The destination is made after both swaps, so each directory's
+    // record matches its source: only hpcm_subtree on the exchange's messages says to look below.
+    const s = (h = await startService({ subscriber: { anti_entropy_quiet_s: 3600 } }));
+    const swap = (): void => {
+      renameSync(join(s.src, 'a'), join(s.src, 'tmp-x'));
+      renameSync(join(s.src, 'b'), join(s.src, 'a'));
+      renameSync(join(s.src, 'tmp-x'), join(s.src, 'b'));
+    };
+    mkdirSync(join(s.src, 'a/s'), { recursive: true });
+    mkdirSync(join(s.src, 'b'));
+    swap();
+    symlinkSync('t', join(s.src, 'b/s/l'));
+    swap();
+    await s.announce('mkdir', 'a');
+    await s.announce('mkdir', 'b');
+    await s.announce('mkdir', 'a/s');
+    await s.announce('symlink', 'b/s/l', { linkTarget: Buffer.from('t') });
+    await s.waitSettled(4);
+    await s.announce('mkdir', 'a', { subtree: true });
+    await s.announce('mkdir', 'b', { subtree: true });
+    await s.waitSettled(6);
+    expect(diff(s)).toEqual([]);
+  });
+
   it('start and stop are idempotent, and a restart picks up where it left off', async () => {
     const s = (h = await startService());
     await Promise.all([s.sub.start(), s.sub.start()]);

@@ -15,7 +15,7 @@ export function changeOf<P>(a: Announcement, payload: P): Change<P> {
     content: a.kind === 'content',
     clears: clearsPath(a),
     oldPathKey: a.oldPath === undefined ? undefined : pathKeyOf(a.oldPath),
-    clearsAll: a.kind === 'rename' && a.isDirectory,
+    clearsAll: (a.kind === 'rename' && a.isDirectory) || a.subtree,
     host: typeof body.hpcm_host === 'string' ? body.hpcm_host : undefined,
     seqs: seqsOfBody(body),
   };

@@ -24,9 +24,12 @@ export function pathCheckOf(path: Uint8Array): number {
   return hashBytes(path, SALT_SEED);
 }
 
-/** remove, rmdir and rename (also a symlink moved by rename) end a path's history: never suppressed. */
-export function clearsPath(a: Pick<Announcement, 'kind' | 'oldPath'>): boolean {
-  return a.kind === 'remove' || a.kind === 'rmdir' || a.kind === 'rename' || a.oldPath !== undefined;
+/**
+ * remove, rmdir and rename (also a symlink moved by rename) end a path's history, and so does a
+ * directory whose whole subtree changed (`hpcm_subtree`): never suppressed.
+ */
+export function clearsPath(a: Pick<Announcement, 'kind' | 'oldPath' | 'subtree'>): boolean {
+  return a.kind === 'remove' || a.kind === 'rmdir' || a.kind === 'rename' || a.oldPath !== undefined || a.subtree;
 }
 
 /** undefined when the message carries nothing to compare on: such a message is never a duplicate. */

@@ -21,7 +21,8 @@ export interface Change<P> {
    * A directory rename: the entries of every path below both names are stale too (`mv d1 d3; rm
    * d3/l1; mkdir d1; ln -s t d1/l1` can give the new link the freed inode and the same clock tick,
    * hence d1/l1's old key, while the destination's d1/l1 left with the move). The cache keeps no
-   * parent links, so it forgets everything.
+   * parent links, so it forgets everything. The same for a directory whose subtree changed at once
+   * (`hpcm_subtree`: two directories swapped by RENAME_EXCHANGE).
    */
   readonly clearsAll?: boolean;
   /** `hpcm_host`: seqs of different hosts are never merged into one forward. */

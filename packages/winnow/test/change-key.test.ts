@@ -51,6 +51,11 @@ describe('change keys', () => {
     expect(changeKeyOf(mv)).toBeUndefined();
     expect(clearsPath(rm) && clearsPath(mv) && clearsPath(announce('fs/p/d', { kind: 'rmdir' }))).toBe(true);
     expect(clearsPath(announce('fs/p/a', { stat }))).toBe(false);
+    // A directory whose entries were swapped in (RENAME_EXCHANGE) ends its history too.
+    const swapped = announce('fs/p/d', { kind: 'mkdir', subtree: true, stat });
+    expect(clearsPath(swapped)).toBe(true);
+    expect(changeKeyOf(swapped)).toBeUndefined();
+    expect(clearsPath(announce('fs/p/d', { kind: 'mkdir', stat }))).toBe(false);
   });
 
   it('are exact 53-bit numbers', () => {

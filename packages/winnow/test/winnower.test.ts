@@ -167,6 +167,17 @@ describe('Winnower: coalescing', () => {
     expect(send('f-again', 'fs/p/d1/f0', { stat: file(1) })[0]?.type).toBe('suppress');
   });
 
+  it('never suppresses the directories of a RENAME_EXCHANGE (hpcm_subtree), and forgets what was below them', () => {
+    const { send } = setup({ windowMs: 0 });
+    const dir = { kind: 'mkdir' as const, stat: { size: 4096, mtimeNs: 5000n, ctimeNs: 5000n, ino: 3n, mode: 0o40755 } };
+    expect(forwards(send('mkdir', 'fs/p/d0', dir))).toHaveLength(1);
+    send('f', 'fs/p/d0/s/f0', { stat: file(1) });
+    // exchange d0 d1; ...; exchange d0 d1 seen by an agent that stats late: the same key as the mkdir.
+    expect(forwards(send('swapped', 'fs/p/d0', { ...dir, subtree: true }))).toHaveLength(1);
+    expect(forwards(send('swapped-again', 'fs/p/d0', { ...dir, subtree: true }))).toHaveLength(1);
+    expect(forwards(send('f-again', 'fs/p/d0/s/f0', { stat: file(1) }))).toHaveLength(1);
+  });
+
   it('sends a non-content change at once, after the held change of its path', () => {
     const { send } = setup();
     send('v1', 'fs/p/a', { stat: file(1) });

@@ -78,7 +78,11 @@ export class ChangeResolver {
         if (!st) {
           return done(i.isDirectory ? { ...base, kind: 'mkdir', isDirectory: true } : { ...base, kind: 'content', identity: COD_IDENTITY });
         }
-        if (isDirMode(st.mode)) return done({ ...base, kind: 'mkdir', isDirectory: true, ...withStat(st) }, i.scanIfDirectory ? i.path : undefined);
+        if (isDirMode(st.mode)) {
+          // Swapped with another directory, or moved in from outside the root: what is below it was never announced under this name.
+          if (i.scanIfDirectory) return done({ ...base, kind: 'mkdir', isDirectory: true, subtree: true, ...withStat(st) }, i.path);
+          return done({ ...base, kind: 'mkdir', isDirectory: true, ...withStat(st) });
+        }
         if (isLinkMode(st.mode)) {
           const target = await this.#readlink(i.path);
           if (target) return done({ ...base, kind: 'symlink', linkTarget: target, ...withStat(st) });

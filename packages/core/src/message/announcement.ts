@@ -26,6 +26,11 @@ export interface Announcement {
   readonly ino?: bigint;
   readonly mode?: number;
   readonly identity?: V03Identity;
+  /**
+   * `hpcm_subtree` on a directory: its entries may all have changed at once (two directories swapped by
+   * RENAME_EXCHANGE, one moved in from outside the root), so its whole subtree is compared, not only itself.
+   */
+  readonly subtree: boolean;
   /** Non-fatal oddities (a rename value that was not followed, and why). */
   readonly warnings: readonly string[];
 }
@@ -206,8 +211,10 @@ export function decodeAnnouncement(raw: Buffer | string, opts: DecodeOptions = {
   }
   const ctimeNs = optionalNs(body, 'hpcm_ctimeNs');
   const ino = optionalNs(body, 'hpcm_ino');
+  if (body.hpcm_subtree !== undefined && typeof body.hpcm_subtree !== 'boolean') throw invalid('hpcm_subtree', 'must be true or false');
+  const subtree = body.hpcm_subtree === true && kind === 'mkdir';
   return {
-    body: body as V03Body, kind, path, isDirectory, warnings,
+    body: body as V03Body, kind, path, isDirectory, subtree, warnings,
     ...(oldPath && { oldPath }), ...(linkTarget && { linkTarget }), ...(hlinkTo && { hlinkTo }),
     ...(size !== undefined && { size }), ...(mtimeNs !== undefined && { mtimeNs }),
     ...(ctimeNs !== undefined && { ctimeNs }), ...(ino !== undefined && { ino }),
@@ -224,6 +231,8 @@ export interface ChangeFacts {
   linkTarget?: Buffer;
   hlinkTo?: Buffer;
   isDirectory?: boolean;
+  /** mkdir: the directory's entries may all have changed (`hpcm_subtree`). */
+  subtree?: boolean;
   stat?: { size: number; mtimeNs: bigint; ctimeNs?: bigint; ino?: bigint; mode: number; atimeNs?: bigint };
   identity?: V03Identity;
   pubTimeNs: bigint;
@@ -255,7 +264,7 @@ export function buildAnnouncement(f: ChangeFacts): OutgoingMessage {
     case 'hardlink': fileOp.hlink = encodePathField(stripSlash(f.hlinkTo!), enc); break;
     case 'remove': fileOp.remove = ''; break;
     case 'rmdir': fileOp.remove = ''; fileOp.directory = ''; break;
-    case 'mkdir': fileOp.directory = ''; break;
+    case 'mkdir': fileOp.directory = ''; if (f.subtree) body.hpcm_subtree = true; break;
   }
   if (f.isDirectory && f.kind === 'rename') fileOp.directory = '';
   if (Object.keys(fileOp).length) body.fileOp = fileOp;

@@ -37,6 +37,8 @@ export interface V03Body {
   hpcm_ctimeNs?: string;
   hpcm_ino?: string;
   hpcm_eventNs?: string;
+  /** A directory whose entries may all have changed at once (RENAME_EXCHANGE, moved in from outside the root). */
+  hpcm_subtree?: boolean;
   hpcm_pathEncoding?: 'percent';
   hpcm_reject?: string;
   [field: string]: unknown;
