@@ -17,7 +17,7 @@ import { buildFuzzDriver, expectConverged, killService, parseSeeds, restartServi
  */
 const OPS = Number(process.env.HPCM_FUZZ_OPS ?? 400);
 const WAIT_S = Math.max(300, Math.ceil(OPS / 50));
-const SERVICES = (['agent', 'winnow', 'subscriber'] as const).filter((s) => (process.env.HPCM_CRASH_SERVICE ?? s) === s);
+const SERVICES = (['agent', 'winnow', 'subscriber'] as const).filter((s) => (process.env.HPCM_CRASH_SERVICE || s) === s);
 const CASES: [ServiceName, number][] = process.env.HPCM_FUZZ_SEED
   ? parseSeeds(process.env.HPCM_FUZZ_SEED).flatMap((seed) => SERVICES.map((s): [ServiceName, number] => [s, seed]))
   : [['agent', 7101], ['winnow', 7202], ['subscriber', 7303]];
