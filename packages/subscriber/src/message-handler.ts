@@ -48,7 +48,7 @@ interface Job {
   keys: string[];
 }
 
-/** Kinds whose whole effect is "reconcile this one path": an earlier-arrived duplicate can be superseded. */
+/** Kinds whose whole effect is "reconcile this one path" (but see `supersedable`). */
 const SINGLE_PATH = new Set(['content', 'remove', 'mkdir', 'rmdir', 'symlink']);
 
 /**
@@ -105,8 +105,7 @@ export class MessageHandler {
       // directory moved or removed holds its whole subtree (path-locks.ts).
       const result = await d.locks.withLocksEscalating(job.keys, async (treeLocked) => {
         if (d.isStopping()) throw new SubscriberError('HPM_SUB_STOPPING', 'subscriber is stopping');
-        // (A subtree message asks for more than a reconcile of its path: never superseded by one.)
-        if (SINGLE_PATH.has(ann.kind) && !ann.subtree && !job.opts.destRel && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
+        if (supersedable(job) && d.locks.reconciledAfter(job.keys[0]!, arrival)) return 'superseded' as const;
         return pool.run(() => this.#apply(job, treeLocked));
       }, treeLockedKind(job) ? 'tree' : 'entry');
       // Outside the locks (the walk takes each path's own); before the report, so `wait` covers it.
@@ -253,6 +252,15 @@ export class MessageHandler {
 }
 
 const isRename = (job: Job): boolean => job.ann.oldPath !== undefined && (job.ann.kind === 'rename' || job.ann.kind === 'symlink');
+
+/**
+ * Whether the message's whole effect is a reconcile of its one path, so that a reconcile of that path
+ * which read the source after it arrived stands for it. Not a rename (a symlink moved by rename too:
+ * its old name must go), nor a subtree message (its entries are compared too), nor one written under
+ * another name.
+ */
+const supersedable = (job: Job): boolean =>
+  SINGLE_PATH.has(job.ann.kind) && !isRename(job) && !job.ann.subtree && !job.opts.destRel;
 
 /** Kinds that move or remove what is at their paths: their keys are locked with everything below. */
 const treeLockedKind = (job: Job): boolean => isRename(job) || job.ann.kind === 'remove' || job.ann.kind === 'rmdir';

@@ -379,6 +379,25 @@ describe('subscriber service: progress, delete guard, post_after_copy', () => {
     expect(diff(s)).toEqual([]);
   });
 
+  it('a symlink renamed right after a change of its new name: the rename still removes the old name', async () => {
+    // The first message's reconcile of b/l2 reads the source after the rename's message arrived, which
+    // makes the rename look superseded for b/l2; its old name must be reconciled all the same.
+    const s = (h = await startService({ subscriber: { anti_entropy_quiet_s: 3600 } }));
+    mkdirSync(join(s.src, 'a'));
+    mkdirSync(join(s.src, 'b'));
+    symlinkSync('../t', join(s.src, 'a/l1'));
+    await s.announce('mkdir', 'a');
+    await s.announce('mkdir', 'b');
+    await s.announce('symlink', 'a/l1', { linkTarget: Buffer.from('../t') });
+    await s.waitSettled(3);
+    renameSync(join(s.src, 'a/l1'), join(s.src, 'b/l2'));
+    for (let i = 0; i < 3; i++) await s.announce('symlink', 'b/l2', { linkTarget: Buffer.from('../t') }, { noWait: true });
+    await s.announce('symlink', 'b/l2', { linkTarget: Buffer.from('../t'), oldPath: Buffer.from(join(s.src, 'a/l1')) }, { noWait: true });
+    await s.confirmed();
+    await s.waitSettled(7);
+    expect(diff(s)).toEqual([]);
+  });
+
   it('start and stop are idempotent, and a restart picks up where it left off', async () => {
     const s = (h = await startService());
     await Promise.all([s.sub.start(), s.sub.start()]);
