@@ -14,6 +14,7 @@ import { DestTree } from './dest/dest-tree.js';
 import { DirSync } from './dest/dir-sync.js';
 import { MTIME_PRECISION_NS } from './dest/times.js';
 import { HardLinkIndex } from './hard-link-index.js';
+import { HardLinkJournal } from './hard-link-journal.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { LatencyLogWriter } from './latency-log.js';
 import { MessageHandler } from './message-handler.js';
@@ -97,6 +98,7 @@ interface Running {
   progress: ProgressReporter;
   guard: DeleteGuard;
   links: HardLinkIndex;
+  linkJournal: HardLinkJournal;
 }
 
 class SubscriberService implements Subscriber {
@@ -189,6 +191,10 @@ class SubscriberService implements Subscriber {
     this.#locks.setRoot(pathKey(map.sourceRoot));
     const guard = new DeleteGuard(sub.delete_guard_per_min, this.#clock);
     const links = new HardLinkIndex();
+    const linkJournal = new HardLinkJournal(join(settings.stateDir, `hardlinks.${host}.log`), (err) => {
+      log.warn({ err: err.message }, 'hard-link journal not writable: hard-link groups are kept in memory only');
+    });
+    links.attach(linkJournal);
     const latencyLog = new LatencyLogWriter(settings.latencyLog);
     latencyLog.open();
 
@@ -270,7 +276,7 @@ class SubscriberService implements Subscriber {
       const trashTimer = trash ? setInterval(() => { void trash.purge().catch((err: Error) => log.warn({ err: err.message }, 'trash purge failed')); }, TRASH_PURGE_MS).unref() : undefined;
       this.#run = {
         settings, abort, transport, ownsTransport, conn, progressPublisher, postPublisher, consumers, journal,
-        latencyLog, antiEntropy, trashTimer, progress, guard, links,
+        latencyLog, antiEntropy, trashTimer, progress, guard, links, linkJournal,
       };
       log.info({
         flow: settings.flow, transport: transport.name, pools: { small: sub.pools.small.workers, large: sub.pools.large.workers },
@@ -285,6 +291,7 @@ class SubscriberService implements Subscriber {
       if (ownsTransport) await transport.stop().catch(() => undefined);
       latencyLog.close();
       journal.stop();
+      linkJournal.close();
       throw err;
     }
   }
@@ -365,6 +372,7 @@ class SubscriberService implements Subscriber {
     clearInterval(r.trashTimer);
     r.latencyLog.close();
     r.journal.stop();
+    r.linkJournal.close();
     if (r.ownsTransport) await r.transport.stop().catch((err: Error) => log.warn({ err: err.message }, 'transport stop failed'));
     this.#run = undefined;
     log.info('subscriber stopped');

@@ -1,0 +1,71 @@
+import { appendFileSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { HardLinkIndex } from '../src/hard-link-index.js';
+import { HardLinkJournal } from '../src/hard-link-journal.js';
+import { startService, type ServiceHarness } from './helpers/service.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hpcm-hlj-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const p = (s: string): Buffer => Buffer.from(s, 'latin1');
+const names = (bufs: Buffer[]): string[] => bufs.map((b) => b.toString('latin1')).sort();
+
+describe('hard-link journal', () => {
+  it('gives a new index what the previous one learned and did not drop (names are bytes)', () => {
+    const file = join(dir, 'a.log');
+    const errors: Error[] = [];
+    const first = new HardLinkIndex();
+    first.attach(new HardLinkJournal(file, (e) => errors.push(e)));
+    first.add(1n, 42n, p('/src/a'));
+    first.add(1n, 42n, p('/src/b\n\xff'));
+    first.add(1n, 42n, p('/src/a'));
+    first.add(1n, 7n, p('/src/x'));
+    first.drop(1n, 7n, p('/src/x'));
+    // Killed in the middle of a line: the torn line is skipped.
+    appendFileSync(file, 'a 1 42 2f73');
+    const second = new HardLinkIndex();
+    second.attach(new HardLinkJournal(file, (e) => errors.push(e)));
+    expect(names(second.members(1n, 42n))).toEqual(['/src/a', '/src/b\n\xff']);
+    expect(second.members(1n, 7n)).toEqual([]);
+    expect(second.size).toBe(1);
+    // The replay starts a fresh log of what is live.
+    expect(readFileSync(file, 'latin1').trim().split('\n')).toHaveLength(2);
+    expect(errors).toEqual([]);
+  });
+
+  it('an unwritable log is reported once and the index goes on in memory', () => {
+    const errors: Error[] = [];
+    const index = new HardLinkIndex();
+    index.attach(new HardLinkJournal(join(dir, 'no/such/dir/h.log'), (e) => errors.push(e)));
+    index.add(1n, 2n, p('/src/a'));
+    expect(index.members(1n, 2n)).toHaveLength(1);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('a subscriber restart keeps hard-link groups', () => {
+  let h: ServiceHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('a rewrite announced for one name after a restart reaches the other name too', async () => {
+    const s = (h = await startService());
+    writeFileSync(join(s.src, 'a'), 'version 1');
+    linkSync(join(s.src, 'a'), join(s.src, 'b'));
+    await s.announce('content', 'a');
+    await s.announce('hardlink', 'b', { hlinkTo: Buffer.from(join(s.src, 'a')) });
+    await s.waitSettled(2);
+    expect(statSync(join(s.dst, 'b')).ino).toBe(statSync(join(s.dst, 'a')).ino);
+    await s.sub.stop();
+    await s.sub.start();
+    // Rewritten in place: both names hold it, the shim announces the one written.
+    writeFileSync(join(s.src, 'a'), 'version 2, longer');
+    await s.announce('content', 'a');
+    await s.waitSettled(3);
+    expect(readFileSync(join(s.dst, 'b'), 'utf8')).toBe('version 2, longer');
+    expect(statSync(join(s.dst, 'b')).ino).toBe(statSync(join(s.dst, 'a')).ino);
+  });
+});
