@@ -46,6 +46,8 @@ interface Job {
   opts: ReconcileOptions;
   /** Path locks to hold. */
   keys: string[];
+  /** hardlink: the name it was linked to, reconciled too (under its lock) so the group is known. */
+  linkedTo?: Buffer;
 }
 
 /** Kinds whose whole effect is "reconcile this one path" (but see `supersedable`). */
@@ -159,7 +161,10 @@ export class MessageHandler {
     }
     const keys = [pathKey(src)];
     if (ann.oldPath) keys.push(pathKey(ann.oldPath));
-    return { ann, src, opts, keys };
+    const h = ann.kind === 'hardlink' ? ann.hlinkTo : undefined;
+    const linkedTo = h && !h.equals(src) && this.#d.settings.filter.rejectedBy(h) === undefined && !isTempName(baseName(h)) ? h : undefined;
+    if (linkedTo) keys.push(pathKey(linkedTo));
+    return { ann, src, opts, keys, ...(linkedTo && { linkedTo }) };
   }
 
   #underRoot(path: Buffer, field: string): Buffer {
@@ -173,6 +178,11 @@ export class MessageHandler {
     const r = this.#d.reconciler;
     if (isRename(job)) return r.rename(job.ann.oldPath!, job.src);
     const result = await r.reconcile(job.src, { ...job.opts, treeLocked });
+    // `ln a b` is announced for b only. If b was renamed on before this ran (`ln a b; mv b c`), c's
+    // message finds no other name of its inode in the index and fetches its own copy: the group
+    // splits for good, since nothing more is announced for a. Reconciled here, a joins the index
+    // (and relinks the members already known), whichever of the two messages runs first.
+    if (job.linkedTo) await r.reconcile(job.linkedTo, { treeLocked, linkHints: [job.src] });
     // hpcm_subtree: the entries below were swapped in wholesale (RENAME_EXCHANGE of two directories)
     // and are announced by no other message; the directory's own record may match all the same (the
     // destination made after both swaps of `exchange d0 d1; ...; exchange d0 d1`).

@@ -1,10 +1,11 @@
-import { appendFileSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HardLinkIndex } from '../src/hard-link-index.js';
 import { HardLinkJournal } from '../src/hard-link-journal.js';
 import { startService, type ServiceHarness } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hpcm-hlj-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,7 +45,7 @@ describe('hard-link journal', () => {
   });
 });
 
-describe('a subscriber restart keeps hard-link groups', () => {
+describe('hard-link groups stay whole', () => {
   let h: ServiceHarness | undefined;
   afterEach(async () => {
     await h?.close();
@@ -68,4 +69,31 @@ describe('a subscriber restart keeps hard-link groups', () => {
     expect(readFileSync(join(s.dst, 'b'), 'utf8')).toBe('version 2, longer');
     expect(statSync(join(s.dst, 'b')).ino).toBe(statSync(join(s.dst, 'a')).ino);
   });
+
+  for (const renameFirst of [false, true]) {
+    it(`ln a b; mv b c: a and c end up one inode (the rename's message applied ${renameFirst ? 'first' : 'second'})`, async () => {
+      const s = (h = await startService());
+      writeFileSync(join(s.src, 'a'), 'linked');
+      await s.announce('content', 'a');
+      await s.waitSettled(1);
+      linkSync(join(s.src, 'a'), join(s.src, 'b'));
+      renameSync(join(s.src, 'b'), join(s.src, 'c'));
+      // Only b and c are announced: a's own stat changed (nlink) but nothing was written to it.
+      const link = () => s.announce('hardlink', 'b', { hlinkTo: Buffer.from(join(s.src, 'a')) });
+      const move = () => s.announce('rename', 'c', { oldPath: Buffer.from(join(s.src, 'b')) });
+      if (renameFirst) {
+        await move();
+        await s.waitSettled(2);
+        await link();
+      } else {
+        await link();
+        await s.waitSettled(2);
+        await move();
+      }
+      await s.waitSettled(3);
+      // A member relinked in the background (its lock was busy) lands a moment after the ack.
+      await waitFor(() => statSync(join(s.dst, 'c')).ino === statSync(join(s.dst, 'a')).ino, 'a and c linked');
+      expect(readFileSync(join(s.dst, 'c'), 'utf8')).toBe('linked');
+    });
+  }
 });
