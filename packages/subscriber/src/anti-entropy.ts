@@ -8,6 +8,7 @@ import { precisionOf, sameMtime } from './dest/times.js';
 import { SubscriberError, dispositionOf, reasonOf } from './errors.js';
 import { fromPathKey, joinUnder, pathKey, showPath } from './path-bytes.js';
 import type { AcceptRejectFilter } from '@hpcmirror/core';
+import type { HardLinkIndex } from './hard-link-index.js';
 import type { PathLocks } from './path-locks.js';
 import type { PathMap } from './path-map.js';
 import type { ReconcileResult, Reconciler } from './reconciler.js';
@@ -38,6 +39,8 @@ export interface AntiEntropyDeps {
   excludeDest?: Buffer;
   /** accept/reject: a name the subscriber does not take is left alone on both sides. */
   filter?: AcceptRejectFilter;
+  /** The reconciler's hard-link index: names of one source inode must share one destination inode. */
+  links?: HardLinkIndex;
 }
 
 export interface AntiEntropyStats {
@@ -231,7 +234,7 @@ export class AntiEntropy {
     const mtimeDiffers = !sameMtime(t.mtimeNs, s.mtimeNs, precisionOf(s));
     switch (s.type) {
       case 'file':
-        return Number(t.size) !== s.size || mtimeDiffers || (Number(t.mode) & 0o7777) !== s.mode;
+        return Number(t.size) !== s.size || mtimeDiffers || (Number(t.mode) & 0o7777) !== s.mode || (await this.#outOfGroup(src, s, t));
       case 'dir':
         return mtimeDiffers || (Number(t.mode) & 0o7777) !== s.mode;
       default: {
@@ -240,5 +243,30 @@ export class AntiEntropy {
         return theirs === null || !mine.equals(theirs);
       }
     }
+  }
+
+  /**
+   * A file with other names on the source must share its destination inode with theirs: a member
+   * fetched on its own (a split group) differs even with the right content. Every such name seen is
+   * registered, so a group whose names live in two directories is recognised when the second one is
+   * compared. The repair's reconcile re-links the group (and drops names that left it).
+   */
+  async #outOfGroup(src: Buffer, s: SourceStat, t: BigIntStats): Promise<boolean> {
+    const d = this.#d;
+    if (!d.links || s.nlink <= 1 || s.ino === 0n) return false;
+    d.links.add(s.dev, s.ino, src);
+    for (const m of d.links.members(s.dev, s.ino, src)) {
+      const rel = d.map.relOf(m);
+      if (!rel || rel.length === 0) continue;
+      const dir = await d.tree.openDir(rel.slice(0, -1));
+      if (!dir) continue;
+      try {
+        const mt = await lstatAt(dir.fd, rel[rel.length - 1]!);
+        if (mt?.isFile() && mt.ino !== t.ino) return true;
+      } finally {
+        await closeFd(dir.fd);
+      }
+    }
+    return false;
   }
 }

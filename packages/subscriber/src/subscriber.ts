@@ -215,6 +215,7 @@ class SubscriberService implements Subscriber {
       quietMs: sub.anti_entropy_quiet_s * 1000,
       enabled: sub.anti_entropy,
       filter: settings.filter,
+      links,
       owners: settings.chown,
       clock: this.#clock,
       logger: log,

@@ -1,4 +1,4 @@
-import { appendFileSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -96,4 +96,29 @@ describe('hard-link groups stay whole', () => {
       expect(readFileSync(join(s.dst, 'c'), 'utf8')).toBe('linked');
     });
   }
+
+  it('anti-entropy joins a split group: names of one source inode in two directories, copies equal but apart', async () => {
+    const s = (h = await startService({ subscriber: { anti_entropy_quiet_s: 0.2 } }));
+    mkdirSync(join(s.src, 'x'));
+    mkdirSync(join(s.src, 'y'));
+    for (const n of ['x/a', 'y/b']) {
+      writeFileSync(join(s.src, n), 'same bytes');
+      utimesSync(join(s.src, n), 1_700_000_000, 1_700_000_000);
+    }
+    await s.announce('mkdir', 'x');
+    await s.announce('mkdir', 'y');
+    await s.announce('content', 'x/a');
+    await s.announce('content', 'y/b');
+    await s.waitSettled(4);
+    // y/b becomes another name of x/a, never announced: same size, mtime and mode as its copy.
+    unlinkSync(join(s.src, 'y/b'));
+    linkSync(join(s.src, 'x/a'), join(s.src, 'y/b'));
+    // Changes elsewhere in both directories make anti-entropy compare them.
+    writeFileSync(join(s.src, 'x/other'), '1');
+    writeFileSync(join(s.src, 'y/other'), '2');
+    await s.announce('content', 'x/other');
+    await s.announce('content', 'y/other');
+    await waitFor(() => statSync(join(s.dst, 'y/b')).ino === statSync(join(s.dst, 'x/a')).ino, 'x/a and y/b linked by anti-entropy', 20_000);
+    expect(s.sub.metrics().antiEntropy.repaired).toBeGreaterThanOrEqual(1);
+  });
 });
