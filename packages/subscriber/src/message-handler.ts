@@ -157,6 +157,8 @@ export class MessageHandler {
         bytes: Buffer.from(content.value, content.encoding === 'base64' ? 'base64' : 'utf8'),
         size: ann.size,
         mtimeNs: ann.mtimeNs,
+        ctimeNs: ann.ctimeNs,
+        ino: ann.ino,
       };
     }
     const keys = [pathKey(src)];

@@ -61,8 +61,11 @@ export interface ReconcileOptions {
   destRel?: Buffer[];
   /** Source paths that may share the inode (fileOp.hlink): linked locally instead of fetched. */
   linkHints?: Buffer[];
-  /** A message's inline content, used when the source still has that size and mtime. */
-  inline?: { bytes: Buffer; size: number | undefined; mtimeNs: bigint | undefined };
+  /**
+   * A message's inline content, used when the source still has that size and mtime and, when the
+   * message carries them, that ctime and inode (a same-size rewrite can be given its old mtime back).
+   */
+  inline?: { bytes: Buffer; size: number | undefined; mtimeNs: bigint | undefined; ctimeNs?: bigint | undefined; ino?: bigint | undefined };
   /**
    * The caller holds the path in `tree` mode (path-locks.ts): a destination directory may be removed
    * or replaced. Without it, the reconcile throws TreeLockNeeded before changing anything, and the
@@ -452,7 +455,7 @@ export class Reconciler {
       const inline = opts.inline;
       let after: SourceStat | null;
       let finished = false;
-      if (inline && inline.size === S.size && inline.size === inline.bytes.length && inline.mtimeNs === S.mtimeNs) {
+      if (inline && inlineIsVersion(inline, S)) {
         const fd = await openAt(dir.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
           await writeFileP(fd, inline.bytes);
@@ -743,4 +746,13 @@ export class Reconciler {
 /** Whether `inner` lies strictly below `outer` (a directory renamed into itself). */
 function isInside(inner: readonly Buffer[], outer: readonly Buffer[]): boolean {
   return inner.length > outer.length && outer.every((c, i) => c.equals(inner[i]!));
+}
+
+/** The inline bytes are the source's current version: same size and mtime, and ctime and inode when the message has them. */
+function inlineIsVersion(inline: NonNullable<ReconcileOptions['inline']>, S: SourceStat): boolean {
+  if (inline.size !== S.size || inline.bytes.length !== S.size || inline.mtimeNs !== S.mtimeNs) return false;
+  // Without the helper's stat (SFTP fallback) ctime and inode are unknown: fetch rather than trust.
+  if ((inline.ctimeNs !== undefined || inline.ino !== undefined) && !S.nsPrecision) return false;
+  if (inline.ctimeNs !== undefined && inline.ctimeNs !== S.ctimeNs) return false;
+  return inline.ino === undefined || inline.ino === S.ino;
 }

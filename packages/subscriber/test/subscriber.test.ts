@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   appendFileSync, chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync,
-  readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
+  readSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -219,6 +219,35 @@ describe('subscriber service: hostile and invalid input', () => {
     // Same size and mtime as the source: the inline bytes are written, nothing is fetched.
     expect(readFileSync(join(s.dst, 'inl'), 'utf8')).toBe('BBBB');
     expect(s.sub.metrics().counters.bytes).toBe('from the retrieve path'.length + 'written under another name'.length);
+  });
+
+  it('writes inline content only when ctime and inode match too (a same-size rewrite given its old mtime back is fetched)', async () => {
+    const s = (h = await startService());
+    const srcRel = s.src.slice(1);
+    const base = { pubTime: '20261123T101500', baseUrl: 'file:/' };
+    const announced = (name: string, content: string) => {
+      const st = statSync(join(s.src, name), { bigint: true });
+      return JSON.stringify({
+        ...base, relPath: `${srcRel}/${name}`, size: Number(st.size), hpcm_mtimeNs: st.mtimeNs.toString(),
+        hpcm_ctimeNs: st.ctimeNs.toString(), hpcm_ino: st.ino.toString(), content: { encoding: 'utf-8', value: content },
+      });
+    };
+    writeFileSync(join(s.src, 'fresh'), 'AAAA');
+    // The source still is this version: the inline bytes are written (BBBB proves no fetch happened).
+    const fresh = announced('fresh', 'BBBB');
+    writeFileSync(join(s.src, 'stale'), 'AAAA');
+    utimesSync(join(s.src, 'stale'), 1_700_000_000, 1_700_000_000);
+    const stale = announced('stale', 'AAAA');
+    // Rewritten with the same size, then its mtime set back (utimensat, as `touch -r` or tar do): only ctime tells.
+    await waitFor(() => { writeFileSync(join(s.src, 'stale'), 'CCCC'); return statSync(join(s.src, 'stale'), { bigint: true }).ctimeNs !== JSON.parse(stale).hpcm_ctimeNs; }, 'ctime moves');
+    utimesSync(join(s.src, 'stale'), 1_700_000_000, 1_700_000_000);
+    expect(statSync(join(s.src, 'stale'), { bigint: true }).mtimeNs.toString()).toBe(JSON.parse(stale).hpcm_mtimeNs);
+    await s.publishRaw(fresh, 'fresh');
+    await s.publishRaw(stale, 'stale');
+    await s.waitSettled(2);
+    expect(readFileSync(join(s.dst, 'fresh'), 'utf8')).toBe('BBBB');
+    expect(readFileSync(join(s.dst, 'stale'), 'utf8')).toBe('CCCC');
+    expect(s.sub.metrics().counters.bytes).toBe(4);
   });
 
   it('filters with accept/reject globs and reports them as suppressed', async () => {
