@@ -459,10 +459,15 @@ export class Reconciler {
         const fd = await openAt(dir.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
           await writeFileP(fd, inline.bytes);
+          [after = null] = await d.transport.stat([src]);
+          // Through the fd the bytes were written with, as a fetch's `finish` does: no second open.
+          if (sameVersion(S, after)) {
+            await this.#finishFd(fd, S);
+            finished = true;
+          }
         } finally {
           await closeFd(fd);
         }
-        [after = null] = await d.transport.stat([src]);
       } else {
         try {
           const r = await d.transport.fetch(src, { dirFd: dir.fd, dirPath: dir.path, tempName: tmp }, {
