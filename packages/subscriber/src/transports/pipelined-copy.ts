@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { BandwidthLimiter } from './bandwidth-limiter.js';
+import { ChunkWriter } from './chunk-writer.js';
 import { TransportError, destError, errnoCode } from './errors.js';
 
 /** Reads up to `length` bytes at `offset`; fewer means end of file (for regular files). */
@@ -20,6 +21,8 @@ export interface PipelinedCopyOptions {
   signal?: AbortSignal;
   /** Called whenever a read completes (feeds a stall watchdog). */
   onProgress?: () => void;
+  /** Called with each chunk read once it is written (or not needed): its memory may be reused. */
+  release?: (data: Buffer) => void;
 }
 
 /**
@@ -36,6 +39,7 @@ export async function pipelinedCopy(options: PipelinedCopyOptions): Promise<numb
   /** End of the furthest byte written: past the end of file only when the source shrank meanwhile. */
   let writtenEnd = 0;
   const inFlight = new Set<Promise<void>>();
+  const writer = new ChunkWriter(target);
   let hint = options.sizeHint;
   // Without a hint, start with one read and double per full read, so a small file costs one or two.
   let window = hint === undefined ? 1 : concurrency;
@@ -47,19 +51,17 @@ export async function pipelinedCopy(options: PipelinedCopyOptions): Promise<numb
     if (data.length === length) window = Math.min(concurrency, window * 2);
     if (data.length === 0) {
       eofAt = Math.min(eofAt, offset);
+      options.release?.(data);
       return;
     }
     if (data.length < length) gaps.push({ offset: offset + data.length, length: length - data.length });
     try {
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await target.write(data, written, data.length - written, offset + written);
-        written += bytesWritten;
-      }
+      await writer.write(data, offset);
       writtenEnd = Math.max(writtenEnd, offset + data.length);
     } catch (err) {
       throw destError(errnoCode(err), options.targetPath, err);
     }
+    options.release?.(data);
   };
 
   const nextRange = (): { offset: number; length: number } | undefined => {

@@ -94,6 +94,48 @@ describe('pipelinedCopy', () => {
     expect(inFlight).toBe(0);
   });
 
+  it('writes chunks arriving out of order, and hands each back only once it is in the file', async () => {
+    const content = randomBytes(37_500);
+    const path = join(work, `t${n}`);
+    const released: Buffer[] = [];
+    const read: RangeReader = async (offset, length) => {
+      // Later ranges often answer first, so the writer meets gaps and runs of adjacent chunks.
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 4)));
+      return Buffer.from(content.subarray(Math.min(offset, content.length), Math.min(content.length, offset + length)));
+    };
+    const offsets = new Map<Buffer, number>();
+    const tracked: RangeReader = async (offset, length) => {
+      const data = await read(offset, length);
+      offsets.set(data, offset);
+      return data;
+    };
+    const release = (data: Buffer): void => {
+      const offset = offsets.get(data)!;
+      const onDisk = readFileSync(path).subarray(offset, offset + data.length);
+      expect(onDisk.equals(data)).toBe(true);
+      released.push(data);
+    };
+    const { size, data } = await copy(tracked, { sizeHint: content.length, release });
+    expect(size).toBe(content.length);
+    expect(data.equals(content)).toBe(true);
+    expect(released.length).toBe(offsets.size);
+  });
+
+  it('fails with a destination error when the target cannot be written', async () => {
+    const path = join(work, `t${n++}`);
+    await (await open(path, 'wx')).close();
+    const target = await open(path, 'r');
+    try {
+      const { read } = source(randomBytes(5000));
+      const err = await pipelinedCopy({ read, target, targetPath: Buffer.from(path), chunkSize: 1000, concurrency: 4, sizeHint: 5000 }).catch(
+        (e: unknown) => e,
+      );
+      expect((err as TransportError).code).toBe('HPM_TRANSPORT_DEST_IO');
+    } finally {
+      await target.close();
+    }
+  });
+
   it('stops on abort', async () => {
     const controller = new AbortController();
     const { read } = source(randomBytes(100_000));
