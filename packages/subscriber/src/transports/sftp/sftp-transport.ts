@@ -324,9 +324,13 @@ class SftpTransport implements Transport {
         lost,
       );
       const openHandle = handle;
+      const { chunkSize } = this.#config;
+      // Buffers come back once written: a large file costs a window's worth of them, not one per read,
+      // which kept the garbage collector busy (ssh2 copies each answer into the buffer given).
+      const spare: Buffer[] = [];
       const read: RangeReader = (offset, length) =>
         new Promise<Buffer>((resolve, reject) => {
-          const buf = Buffer.allocUnsafe(length);
+          const buf = length <= chunkSize ? (spare.pop() ?? Buffer.allocUnsafe(chunkSize)) : Buffer.allocUnsafe(length);
           sftp.read(openHandle, buf, 0, length, offset, (err, bytesRead) =>
             err ? reject(sftpError(err, src, 'read', connection.alive)) : resolve(buf.subarray(0, bytesRead)),
           );
@@ -334,9 +338,12 @@ class SftpTransport implements Transport {
       copying = pipelinedCopy({
         ...common,
         read,
-        chunkSize: this.#config.chunkSize,
+        chunkSize,
         concurrency: this.#config.readConcurrency,
         onProgress: () => watchdog.progress(),
+        release: (data) => {
+          if (data.buffer.byteLength - data.byteOffset >= chunkSize) spare.push(Buffer.from(data.buffer, data.byteOffset, chunkSize));
+        },
       });
       return await watchdog.watch(copying, lost);
     } catch (err) {
