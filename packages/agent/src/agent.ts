@@ -134,7 +134,7 @@ class SpoolAgent extends EventEmitter implements Agent {
     const a = this.settings.agent;
     this.#filter = new PathFilter(this.settings.sourceRoot, a.accept, a.reject);
     this.#planner = new RecordPlanner(this.#filter, this.#dirty);
-    this.#resolver = new ChangeResolver({ identity: a.identity });
+    this.#resolver = new ChangeResolver({ identity: a.identity, inlineMaxBytes: a.inline_max_bytes });
     this.#liveness = o.pidLiveness ?? procPidLiveness(this.settings.spoolHost);
     this.#progressTracker = new ProgressTracker(this.settings.host);
   }
@@ -173,6 +173,7 @@ class SpoolAgent extends EventEmitter implements Agent {
         host: s.host,
         cluster: s.cluster,
         source: s.user,
+        maxBodyBytes: s.maxBodyBytes,
       });
       this.#progress = new ProgressConsumer({
         connection: this.#connection,

@@ -1,7 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  buildAnnouncement,
   normalizeAbsolute,
   PATH_HEADER,
   percentEncodeBytes,
@@ -11,6 +10,7 @@ import {
 import { ChangeResolver } from './changes/change-resolver.js';
 import { lstatPath } from './changes/file-stat.js';
 import { PathFilter } from './changes/path-filter.js';
+import { buildBoundedAnnouncement } from './publish/bounded-announcement.js';
 import { systemClock, type Clock } from './clock.js';
 import { connectBroker, sourcePublisher } from './publish/source-publisher.js';
 import { resolveAgentSettings, type AgentInputConfig } from './settings.js';
@@ -47,7 +47,7 @@ export async function postPaths(config: AgentInputConfig & Partial<Pick<LoadedCo
   const clock = o.clock ?? systemClock;
   const s = resolveAgentSettings(config);
   const filter = new PathFilter(s.sourceRoot, s.agent.accept, s.agent.reject);
-  const resolver = new ChangeResolver({ identity: s.agent.identity });
+  const resolver = new ChangeResolver({ identity: s.agent.identity, inlineMaxBytes: s.agent.inline_max_bytes });
   const cwd = o.cwd ?? process.cwd();
   const result: PostResult = { posted: [], skipped: [] };
   const todo: Buffer[] = [];
@@ -70,12 +70,12 @@ export async function postPaths(config: AgentInputConfig & Partial<Pick<LoadedCo
       const change = st
         ? await resolver.resolve({ kind: 'typed', path, eventNs, stat: st })
         : { facts: { kind: 'remove' as const, path }, eventNs };
-      const msg = buildAnnouncement({
+      const msg = buildBoundedAnnouncement({
         ...change.facts,
         baseUrl: s.agent.base_url,
         pubTimeNs: clock.nowNs(),
         extra: { hpcm_eventNs: eventNs.toString(), from_cluster: s.cluster, source: s.user },
-      });
+      }, s.maxBodyBytes);
       await publisher.publish(s.exchange, msg.topic, msg.bytes, { headers: { [PATH_HEADER]: msg.headers[PATH_HEADER] } });
       result.posted.push(percentEncodeBytes(path));
       log.info({ path: percentEncodeBytes(path), kind: change.facts.kind }, 'posted');

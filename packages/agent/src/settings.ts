@@ -1,6 +1,7 @@
 import { hostname, homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { agentSchema, HpcmError, type AgentConfig, type LoadedConfig } from '@hpcmirror/core';
+import { agentSchema, DEFAULT_MAX_BODY_BYTES, HpcmError, type AgentConfig, type LoadedConfig } from '@hpcmirror/core';
+import { WINNOW_HEADROOM_BYTES } from './publish/bounded-announcement.js';
 
 /** What the agent needs from a loaded config: the shared keys plus its own section. */
 export type AgentInputConfig = Pick<LoadedConfig, 'flow' | 'user' | 'exchange' | 'source_root' | 'state_dir' | 'broker' | 'winnow' | 'subscriber'> & {
@@ -22,6 +23,8 @@ export interface AgentSettings {
   /** The host's name as the shim writes it into segment names. */
   readonly spoolHost: string;
   readonly agent: AgentConfig;
+  /** Largest body the agent sends: the subscriber's max_body_bytes less room for the winnow's additions. */
+  readonly maxBodyBytes: number;
 }
 
 /** `[A-Za-z0-9._-]`, other bytes as `_` (SPOOL.md "Directory and segments"). */
@@ -65,6 +68,7 @@ export function resolveAgentSettings(config: AgentInputConfig, env: NodeJS.Proce
     cluster: agent.cluster ?? host,
     spoolHost: spoolHostName(host),
     agent,
+    maxBodyBytes: (config.subscriber?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES) - WINNOW_HEADROOM_BYTES,
   };
 }
 

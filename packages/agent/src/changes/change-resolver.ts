@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { ChangeFacts, V03Identity } from '@hpcmirror/core';
 import type { ChangeIntent } from './change-intent.js';
-import { isDirMode, isLinkMode, lstatPath, readlinkPath, statKey, type FileStat } from './file-stat.js';
+import { isDirMode, isLinkMode, lstatPath, readlinkPath, S_IFMT, S_IFREG, statKey, type FileStat } from './file-stat.js';
 import { COD_IDENTITY, hashFile, type IdentityMethod } from './identity.js';
+import { inlineContent, readVersion } from './inline-content.js';
 
 /** ChangeFacts without what the publisher adds (baseUrl, pubTime, hpcm_* fields). */
 export type ResolvedFacts = Omit<ChangeFacts, 'baseUrl' | 'pubTimeNs' | 'extra'>;
@@ -15,9 +17,13 @@ export interface ResolvedChange {
 
 export interface ChangeResolverOptions {
   identity: IdentityMethod;
+  /** Regular files up to this size are read and announced with their bytes (v03 `content`); 0 = never. */
+  inlineMaxBytes?: number;
   stat?: (path: Buffer) => Promise<FileStat | undefined>;
   readlink?: (path: Buffer) => Promise<Buffer | undefined>;
   hash?: (path: Buffer, method: 'sha512' | 'md5') => Promise<string | undefined>;
+  /** The bytes of exactly this version of the file, or undefined. */
+  readVersion?: (path: Buffer, st: FileStat) => Buffer | undefined;
 }
 
 const toFactsStat = (s: FileStat): NonNullable<ChangeFacts['stat']> => ({
@@ -34,12 +40,16 @@ export class ChangeResolver {
   readonly #stat: (path: Buffer) => Promise<FileStat | undefined>;
   readonly #readlink: (path: Buffer) => Promise<Buffer | undefined>;
   readonly #hash: (path: Buffer, method: 'sha512' | 'md5') => Promise<string | undefined>;
+  readonly #inlineMax: bigint;
+  readonly #readVersion: (path: Buffer, st: FileStat) => Buffer | undefined;
 
   constructor(o: ChangeResolverOptions) {
     this.#identity = o.identity;
     this.#stat = o.stat ?? lstatPath;
     this.#readlink = o.readlink ?? readlinkPath;
     this.#hash = o.hash ?? hashFile;
+    this.#inlineMax = BigInt(o.inlineMaxBytes ?? 0);
+    this.#readVersion = o.readVersion ?? readVersion;
   }
 
   async resolve(i: ChangeIntent): Promise<ResolvedChange> {
@@ -87,9 +97,19 @@ export class ChangeResolver {
           const target = await this.#readlink(i.path);
           if (target) return done({ ...base, kind: 'symlink', linkTarget: target, ...withStat(st) });
         }
-        return done({ ...base, kind: 'content', identity: await this.#identityOf(i.path, st), ...withStat(st) });
+        return done(await this.#contentFacts(i.path, st));
       }
     }
+  }
+
+  async #contentFacts(path: Buffer, st: FileStat): Promise<ResolvedFacts> {
+    const facts = { path, kind: 'content' as const, stat: toFactsStat(st) };
+    const small = this.#inlineMax > 0n && (st.mode & S_IFMT) === S_IFREG && st.size <= this.#inlineMax;
+    const bytes = small ? this.#readVersion(path, st) : undefined;
+    if (!bytes) return { ...facts, identity: await this.#identityOf(path, st) };
+    // The bytes are exactly the announced version: their digest is its identity, no second read.
+    const identity = this.#identity === 'cod' ? COD_IDENTITY : { method: this.#identity, value: createHash(this.#identity).update(bytes).digest('base64') };
+    return { ...facts, identity, content: inlineContent(bytes) };
   }
 
   async #identityOf(path: Buffer, st: FileStat): Promise<V03Identity> {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { buildAnnouncement, describeError, PATH_HEADER, type V03Body } from '@hpcmirror/core';
+import { describeError, PATH_HEADER, type V03Body } from '@hpcmirror/core';
 import type { ResolvedChange } from '../changes/change-resolver.js';
 import type { CheckpointUnit } from '../checkpoint/segment-checkpoints.js';
 import type { SeqLedger } from '../checkpoint/seq-ledger.js';
@@ -9,6 +9,7 @@ import type { AgentCounters } from '../metrics.js';
 import type { OutboxEntry, OutboxJournal } from './outbox-journal.js';
 import type { PublishWindow } from './publish-window.js';
 import { settlesWithin } from '../time-box.js';
+import { buildBoundedAnnouncement } from './bounded-announcement.js';
 
 /** The one thing the announcer needs from core's Publisher (confirms). */
 export interface ConfirmingPublisher {
@@ -31,6 +32,8 @@ export interface AnnouncerOptions {
   cluster: string;
   /** source (the user the flow belongs to) */
   source: string;
+  /** Largest body to send: inline content that would exceed it is left out. */
+  maxBodyBytes: number;
 }
 
 /**
@@ -55,7 +58,7 @@ export class Announcer {
     const o = this.#o;
     if (!(await o.window.acquire())) return false;
     const seq = o.ledger.next();
-    const msg = buildAnnouncement({
+    const msg = buildBoundedAnnouncement({
       ...change.facts,
       baseUrl: o.baseUrl,
       pubTimeNs: o.clock.nowNs(),
@@ -66,7 +69,7 @@ export class Announcer {
         from_cluster: o.cluster,
         source: o.source,
       },
-    });
+    }, o.maxBodyBytes);
     unit?.hold();
     this.#track(this.#send({ seq, topic: msg.topic, body: msg.body }, true), unit);
     return true;

@@ -235,6 +235,8 @@ export interface ChangeFacts {
   subtree?: boolean;
   stat?: { size: number; mtimeNs: bigint; ctimeNs?: bigint; ino?: bigint; mode: number; atimeNs?: bigint };
   identity?: V03Identity;
+  /** content: the file's bytes inline (v03 `content`), exactly the version `stat` describes. */
+  content?: V03Body['content'];
   pubTimeNs: bigint;
   extra?: Record<string, unknown>;
 }
@@ -258,7 +260,10 @@ export function buildAnnouncement(f: ChangeFacts): OutgoingMessage {
   };
   const fileOp: Record<string, string> = {};
   switch (f.kind) {
-    case 'content': body.identity = f.identity ?? { method: 'cod', value: 'sha512' }; break;
+    case 'content':
+      body.identity = f.identity ?? { method: 'cod', value: 'sha512' };
+      if (f.content) body.content = f.content;
+      break;
     case 'rename': fileOp.rename = encodePathField(stripSlash(f.oldPath!), enc); break;
     case 'symlink': fileOp.link = encodePathField(f.linkTarget!, enc); if (f.oldPath) fileOp.rename = encodePathField(stripSlash(f.oldPath), enc); break;
     case 'hardlink': fileOp.hlink = encodePathField(stripSlash(f.hlinkTo!), enc); break;
