@@ -13,3 +13,4 @@ export * from './metrics.js';
 export * from './winnow-settings.js';
 export * from './winnow-service.js';
 export * from './run-winnow.js';
+export * from './body-limit.js';

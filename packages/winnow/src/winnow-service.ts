@@ -21,6 +21,7 @@ import {
 } from '@hpcmirror/core';
 import { changeOf } from './announcement-change.js';
 import { systemClock, type Clock } from './clock.js';
+import { fitBody } from './body-limit.js';
 import { bodyWithCovers } from './covers-body.js';
 import { newCounters, type WinnowCounters, type WinnowMetrics } from './metrics.js';
 import { ProgressReporter } from './progress-reporter.js';
@@ -292,7 +293,7 @@ class WinnowServiceImpl implements WinnowService {
   #forward(run: Running, f: Forward<Held>): void {
     const { delivery, ann } = f.change.payload;
     const route = routeFor(ann, delivery.routingKey, delivery.headers, this.#route);
-    const body = bodyWithCovers(delivery.content, ann.body, f.seqs);
+    const body = fitBody(bodyWithCovers(delivery.content, ann.body, f.seqs), this.settings.maxBodyBytes);
     this.#begin();
     const outcome = run.publisher
       .publish(route.exchange, route.routingKey, body, {
