@@ -58,6 +58,7 @@ describe('agent + the real shim: a bash under LD_PRELOAD', () => {
       'mkdir run',
       'mkdir run/sub',
       'echo hello > run/a.txt',
+      'echo kept > run/kept.txt',
       'head -c 100 /dev/zero > run/b.tmp',
       'mv run/b.tmp run/b.dat',
       'mv run/a.txt run/c.txt',
@@ -81,6 +82,8 @@ describe('agent + the real shim: a bash under LD_PRELOAD', () => {
     const expectations: [string, string, (b: Record<string, unknown>) => boolean][] = [
       ['mkdir run', 'run', (b) => fop(b).directory === '' && fop(b).remove === undefined],
       ['content a.txt', 'run/a.txt', (b) => b.fileOp === undefined && b.size === 6 && (b.identity as { method: string }).method === 'cod'],
+      // Small and left alone: the shim's fstat still describes it, so its bytes travel in the message.
+      ['inline content', 'run/kept.txt', (b) => JSON.stringify(b.content) === JSON.stringify({ encoding: 'utf-8', value: 'kept\n' })],
       ['excluded -> inside = content', 'run/b.dat', (b) => b.fileOp === undefined],
       ['rename', 'run/c.txt', (b) => fop(b).rename === rel('run/a.txt')],
       ['hard link', 'run/hard', (b) => fop(b).hlink === rel('run/c.txt')],
