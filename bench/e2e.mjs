@@ -15,6 +15,7 @@
 //   --short: A with 2,000 files, B and B' for 20 s (a quick check).
 //   --mirrors: race only these (e.g. `--mirrors hpcmirror` to see what hpcmirror alone costs).
 //   --plot: hpcmirror's latency log drawn by `audit --plot`.
+//   HPCM_SANDBOX_INLINE_MAX_BYTES=0 in the environment: the sandbox's agent inlines no files (agent.inline_max_bytes).
 // Also prints hpcmirror's CPU per file: CPU time (/proc utime+stime, children included) of each sandbox
 // process and of what it started (sshd sessions, the remote helper), from the writer's start until the
 // last file arrived, and 10 s later (what ran after: acks, anti-entropy); with other mirrors in the

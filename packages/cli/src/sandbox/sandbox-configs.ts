@@ -46,6 +46,8 @@ export function forwardConfig(state: SandboxState): Record<string, unknown> {
       reject: ['*.tmp'],
       dirty_quiet_s: 5,
       segment_grace_s: 5,
+      // For benchmarks that compare with and without inline content (bench/e2e.mjs).
+      ...(process.env.HPCM_SANDBOX_INLINE_MAX_BYTES !== undefined && { inline_max_bytes: Number(process.env.HPCM_SANDBOX_INLINE_MAX_BYTES) }),
     },
     winnow: { instances: 1, window_ms: 1000 },
     subscriber: {
