@@ -37,7 +37,7 @@ describe('agent + the real shim: a bash under LD_PRELOAD', () => {
     const flow = uniqueFlow('e2e');
     const config = testAgentConfig({
       flow, brokerUrl, sourceRoot: root, stateDir: join(tmp.dir, 'state'), spoolDir: spool,
-      agent: { host: hostname(), reject: ['*.tmp'] },
+      agent: { host: hostname(), reject: ['*.tmp'], inline_max_bytes: 4096 },
     });
     const queue = `test.${flow}`;
     await bindTestQueue(brokerUrl, config.exchange, queue);

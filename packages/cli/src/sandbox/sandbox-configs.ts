@@ -46,8 +46,9 @@ export function forwardConfig(state: SandboxState): Record<string, unknown> {
       reject: ['*.tmp'],
       dirty_quiet_s: 5,
       segment_grace_s: 5,
-      // For benchmarks that compare with and without inline content (bench/e2e.mjs).
-      ...(process.env.HPCM_SANDBOX_INLINE_MAX_BYTES !== undefined && { inline_max_bytes: Number(process.env.HPCM_SANDBOX_INLINE_MAX_BYTES) }),
+      // On as in configs/hpc1-agent.yaml (the product default is 0, messages.md); the variable lets
+      // bench/e2e.mjs compare with and without.
+      inline_max_bytes: Number(process.env.HPCM_SANDBOX_INLINE_MAX_BYTES ?? 4096),
     },
     winnow: { instances: 1, window_ms: 1000 },
     subscriber: {

@@ -48,7 +48,7 @@ export const agentSchema = z.strictObject({
   accept: shimGlobList,
   reject: shimGlobList,
   identity: z.enum(['cod', 'sha512', 'md5']).default('cod').describe('cod = checksum on download (the agent never reads files)'),
-  inline_max_bytes: z.number().int().min(0).max(32 * 1024).default(4096)
+  inline_max_bytes: z.number().int().min(0).max(32 * 1024).default(0)
     .describe('regular files up to this size travel in the message (v03 `content`) and are written without a fetch; 0 = never'),
   bucket_s: z.number().int().min(1).default(60).describe('spool segment time bucket'),
   spool_max_bytes: z.number().int().min(1 << 20).default(1 << 30).describe('spool size cap; above it the shim records a loss'),
