@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, SandboxUnderTest } from './cli-harness.js';
+import { hpcmirror, REPO, SandboxUnderTest } from './cli-harness.js';
+import { logTails } from './mirror-checks.js';
 
 /** The demo's workload (scripts/demo-workload.sh), smaller, mirrored over each transport. */
 for (const transport of ['sftp', 'rsync', 'local'] as const) {
@@ -28,6 +29,11 @@ for (const transport of ['sftp', 'rsync', 'local'] as const) {
       expect(run.code).toBe(0);
       // rsync pays an ssh login per batch: generous on a loaded 2-core machine.
       const w = await sb.wait(600);
+      if (w.code !== 0) {
+        // What is stuck and why: retries, parked messages, queue depths, and the components' logs.
+        const st = await hpcmirror(['status', '--sandbox', sb.dir]);
+        throw new Error(`wait exited ${w.code}: ${w.stdout}${w.stderr}\n${st.stdout}${st.stderr}\n${logTails(sb, 40)}`);
+      }
       expect(w.stdout + w.stderr).toMatch(/mirrored/);
       expect(w.code).toBe(0);
       const a = await sb.audit(['--checksum']);
