@@ -5,7 +5,7 @@
 // Usage: node bench/subscriber.mjs [--small 10000] [--large 20] [--large-mb 100] [--concurrency 32]
 //                                  [--only local,sftp,rsync] [--no-fsync-pass]
 // Needs `npx tsc -b packages/subscriber packages/sandbox` first. Prints ratios against the baselines.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,9 @@ function seconds(start) {
 }
 
 async function timed(fn) {
+  // Every run starts with no dirty pages left by the one before (the baselines write first, and an
+  // untimed write-back of their gigabytes would otherwise land in the runs that follow).
+  spawnSync('sync');
   const start = performance.now();
   await fn();
   return seconds(start);
