@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { ChangeFacts, V03Identity } from '@hpcmirror/core';
 import type { ChangeIntent } from './change-intent.js';
-import { isDirMode, isLinkMode, lstatPath, readlinkPath, S_IFMT, S_IFREG, statKey, type FileStat } from './file-stat.js';
-import { COD_IDENTITY, hashFile, type IdentityMethod } from './identity.js';
+import { isDirMode, isLinkMode, isRegMode, lstatPath, readlinkPath, statKey, type FileStat } from './file-stat.js';
+import { COD_IDENTITY, hashBytes, hashFile, type IdentityMethod } from './identity.js';
 import { inlineContent, readVersion } from './inline-content.js';
 
 /** ChangeFacts without what the publisher adds (baseUrl, pubTime, hpcm_* fields). */
@@ -104,11 +103,11 @@ export class ChangeResolver {
 
   async #contentFacts(path: Buffer, st: FileStat): Promise<ResolvedFacts> {
     const facts = { path, kind: 'content' as const, stat: toFactsStat(st) };
-    const small = this.#inlineMax > 0n && (st.mode & S_IFMT) === S_IFREG && st.size <= this.#inlineMax;
+    const small = this.#inlineMax > 0n && isRegMode(st.mode) && st.size <= this.#inlineMax;
     const bytes = small ? this.#readVersion(path, st) : undefined;
     if (!bytes) return { ...facts, identity: await this.#identityOf(path, st) };
     // The bytes are exactly the announced version: their digest is its identity, no second read.
-    const identity = this.#identity === 'cod' ? COD_IDENTITY : { method: this.#identity, value: createHash(this.#identity).update(bytes).digest('base64') };
+    const identity = this.#identity === 'cod' ? COD_IDENTITY : { method: this.#identity, value: hashBytes(bytes, this.#identity) };
     return { ...facts, identity, content: inlineContent(bytes) };
   }
 

@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 
 /** What the agent knows about a path's inode: the shim's fstat or its own lstat. */
@@ -17,12 +18,15 @@ export const S_IFREG = 0o100000;
 
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR;
 export const isLinkMode = (mode: number): boolean => (mode & S_IFMT) === S_IFLNK;
+export const isRegMode = (mode: number): boolean => (mode & S_IFMT) === S_IFREG;
+
+export const fileStatOf = (st: BigIntStats): FileStat =>
+  ({ size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: Number(st.mode) });
 
 /** lstat with nanosecond times; undefined when the path is gone (or unreadable). */
 export async function lstatPath(path: Buffer): Promise<FileStat | undefined> {
   try {
-    const st = await lstat(path, { bigint: true });
-    return { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: Number(st.mode) };
+    return fileStatOf(await lstat(path, { bigint: true }));
   } catch {
     return undefined;
   }

@@ -8,6 +8,11 @@ export type IdentityMethod = 'cod' | 'sha512' | 'md5';
 /** `cod`: checksum on download; the publisher never reads the file (the default). */
 export const COD_IDENTITY: V03Identity = { method: 'cod', value: 'sha512' };
 
+/** The base64 digest of bytes already read (the encoding hashFile gives too). */
+export function hashBytes(bytes: Buffer, method: 'sha512' | 'md5'): string {
+  return createHash(method).update(bytes).digest('base64');
+}
+
 /** Reads the file (not following a symlink) and returns its base64 digest, or undefined if it cannot. */
 export async function hashFile(path: Buffer, method: 'sha512' | 'md5'): Promise<string | undefined> {
   let fh;

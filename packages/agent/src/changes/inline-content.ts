@@ -1,16 +1,14 @@
 import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import type { V03Body } from '@hpcmirror/core';
-import { S_IFMT, S_IFREG, type FileStat } from './file-stat.js';
+import { fileStatOf, isRegMode, statKey, type FileStat } from './file-stat.js';
 
 export type InlineContent = NonNullable<V03Body['content']>;
 
 // O_NONBLOCK: a FIFO swapped in after the stat must not block the open.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-const describes = (st: BigIntStats, want: FileStat): boolean =>
-  (Number(st.mode) & S_IFMT) === S_IFREG && st.size === want.size && st.mtimeNs === want.mtimeNs
-  && st.ctimeNs === want.ctimeNs && st.ino === want.ino;
+const describes = (st: BigIntStats, want: FileStat): boolean => isRegMode(Number(st.mode)) && statKey(fileStatOf(st)) === statKey(want);
 
 /**
  * The bytes of the version `want` describes, or undefined when the file is not that version any
