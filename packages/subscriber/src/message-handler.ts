@@ -91,7 +91,7 @@ export class MessageHandler {
       await this.#park(delivery, progress, reasonOf(err), relPath);
       return;
     }
-    const skip = d.settings.filter.rejectedBy(ann.path) ?? (isTempName(baseName(ann.path)) ? 'an hpcmirror temp name' : undefined);
+    const skip = this.#skipReason(ann.path);
     if (skip !== undefined) {
       d.logger.debug({ path: showPath(ann.path), why: skip }, 'message filtered out');
       d.counters.suppressed++;
@@ -164,9 +164,14 @@ export class MessageHandler {
     const keys = [pathKey(src)];
     if (ann.oldPath) keys.push(pathKey(ann.oldPath));
     const h = ann.kind === 'hardlink' ? ann.hlinkTo : undefined;
-    const linkedTo = h && !h.equals(src) && this.#d.settings.filter.rejectedBy(h) === undefined && !isTempName(baseName(h)) ? h : undefined;
+    const linkedTo = h && !h.equals(src) && this.#skipReason(h) === undefined ? h : undefined;
     if (linkedTo) keys.push(pathKey(linkedTo));
     return { ann, src, opts, keys, ...(linkedTo && { linkedTo }) };
+  }
+
+  /** Why a path is not the subscriber's to mirror (accept/reject, or one of our temp names), else undefined. */
+  #skipReason(path: Buffer): string | undefined {
+    return this.#d.settings.filter.rejectedBy(path) ?? (isTempName(baseName(path)) ? 'an hpcmirror temp name' : undefined);
   }
 
   #underRoot(path: Buffer, field: string): Buffer {
