@@ -129,6 +129,16 @@ os.close(fd)"`);
     await converged('hardlinks', 'sub/c appended, a replaced by sed -i (new inode)');
   }, 900_000);
 
+  it('a member rewritten and then removed or renamed away at once: the other members get the new content', async () => {
+    // Only the written name is announced, and it no longer holds the inode when its message is applied.
+    await inCase('hardlinks-gone', 'printf "v1\\n" > a; ln a b; mkdir sub; ln a sub/c; printf "w1\\n" > x; ln x y');
+    await converged('hardlinks-gone', 'two groups');
+    await inCase('hardlinks-gone', 'printf "version 2, longer\\n" >> b && rm b');
+    await converged('hardlinks-gone', 'b appended, then removed');
+    await inCase('hardlinks-gone', 'printf "w2, longer\\n" >> y && mv y z && printf "another file\\n" > z.new && mv z.new z');
+    await converged('hardlinks-gone', 'y appended, renamed to z, z replaced');
+  }, 900_000);
+
   it('a chmod alone (files and directories), and through a symlink', async () => {
     await inCase('chmod', 'printf "x\\n" > f; printf "y\\n" > g; mkdir d; printf "z\\n" > d/h; printf "0123456789\\n" > t; ln -s t link; ln -s d dlink');
     await converged('chmod', 'created');

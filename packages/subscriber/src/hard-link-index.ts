@@ -13,6 +13,8 @@ const MAX_MEMBERS = 64;
 export class HardLinkIndex {
   readonly #groups: LRUCache<string, Set<string>>;
   #journal: HardLinkJournal | undefined;
+  /** Source devices seen: a message names an inode without its device (one or a few per source root). */
+  readonly #devs = new Set<bigint>();
   /** Members in all groups (kept as groups come and go, evictions included). */
   #count = 0;
 
@@ -45,6 +47,11 @@ export class HardLinkIndex {
     return [...g].filter((k) => k !== skip).map(fromPathKey);
   }
 
+  /** Known members of inode `ino` on any source device seen, other than `except`. */
+  membersOfIno(ino: bigint, except?: Buffer): Buffer[] {
+    return [...this.#devs].flatMap((dev) => this.members(dev, ino, except));
+  }
+
   drop(dev: bigint, ino: bigint, path: Buffer): void {
     const key = `${dev}:${ino}`;
     const g = this.#groups.get(key);
@@ -58,6 +65,7 @@ export class HardLinkIndex {
 
   #add(dev: bigint, ino: bigint, path: Buffer): boolean {
     const key = `${dev}:${ino}`;
+    this.#devs.add(dev);
     let g = this.#groups.get(key);
     if (!g) this.#groups.set(key, (g = new Set()));
     const k = pathKey(path);

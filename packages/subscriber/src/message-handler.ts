@@ -3,6 +3,7 @@ import {
   type Announcement, type Delivery, type Logger,
 } from '@hpcmirror/core';
 import type { Clock } from './clock.js';
+import type { HardLinkIndex } from './hard-link-index.js';
 import { dispositionOf, isSubscriberError, reasonOf, SubscriberError } from './errors.js';
 import type { LatencyHistogram } from './latency-histogram.js';
 import type { LatencyLogWriter } from './latency-log.js';
@@ -23,6 +24,8 @@ export interface MessageHandlerDeps {
   settings: SubscriberSettings;
   map: PathMap;
   reconciler: Reconciler;
+  /** The reconciler's hard-link index: which source names are known to share an inode. */
+  links: HardLinkIndex;
   locks: PathLocks;
   progress: ProgressReporter;
   latencyLog: LatencyLogWriter;
@@ -112,6 +115,9 @@ export class MessageHandler {
       }, treeLockedKind(job) ? 'tree' : 'entry');
       // Outside the locks (the walk takes each path's own); before the report, so `wait` covers it.
       if (result !== 'superseded') for (const dir of result.subtrees ?? []) await d.syncTree(dir);
+      for (const name of this.#otherNamesOfInode(job, result)) {
+        await d.locks.withLocksEscalating([pathKey(name)], (treeLocked) => pool.run(() => d.reconciler.reconcile(name, { treeLocked })));
+      }
       this.#account(ann, result);
       // One line per message at debug level: which message covered which change, for a replay.
       d.logger.debug({ path: showPath(ann.path), kind: ann.kind, seqs: progress?.seqs, outcome: result === 'superseded' ? result : result.outcome }, 'message applied');
@@ -167,6 +173,20 @@ export class MessageHandler {
     const linkedTo = h && !h.equals(src) && this.#skipReason(h) === undefined ? h : undefined;
     if (linkedTo) keys.push(pathKey(linkedTo));
     return { ann, src, opts, keys, ...(linkedTo && { linkedTo }) };
+  }
+
+  /**
+   * A write through one name of a hard-link group changes the content of every name, and only that
+   * name is announced. When the reconcile found the announced inode at that name, it relinked the
+   * group; when it did not (the name was renamed on, removed or replaced before this ran, or a later
+   * reconcile of it superseded this message), the other names known to share the inode are reconciled
+   * here, each under its own lock, or they would keep the old content until anti-entropy came by.
+   */
+  #otherNamesOfInode(job: Job, result: ReconcileResult | 'superseded'): Buffer[] {
+    const { kind, ino } = job.ann;
+    if (kind !== 'content' || ino === undefined || ino === 0n) return [];
+    if (result !== 'superseded' && result.source?.ino === ino) return [];
+    return this.#d.links.membersOfIno(ino, job.src).filter((m) => this.#skipReason(m) === undefined);
   }
 
   /** Why a path is not the subscriber's to mirror (accept/reject, or one of our temp names), else undefined. */

@@ -253,7 +253,7 @@ class SubscriberService implements Subscriber {
         post = new PostAfterCopy(postPublisher, exchange, settings.flow, () => this.#clock.nowNs());
       }
       const handler = new MessageHandler({
-        settings, map, reconciler, locks: this.#locks, progress, latencyLog, histogram: this.#histogram,
+        settings, map, reconciler, links, locks: this.#locks, progress, latencyLog, histogram: this.#histogram,
         counters: this.#counters, post, clock: this.#clock, logger: log,
         isStopping: () => this.#isStopping,
         syncTree: (dir) => antiEntropy.syncTree(dir),

@@ -70,6 +70,23 @@ describe('hard-link groups stay whole', () => {
     expect(statSync(join(s.dst, 'b')).ino).toBe(statSync(join(s.dst, 'a')).ino);
   });
 
+  it('a rewrite through a name already gone when its message is applied reaches the other names', async () => {
+    const s = (h = await startService());
+    writeFileSync(join(s.src, 'a'), 'version 1');
+    linkSync(join(s.src, 'a'), join(s.src, 'b'));
+    await s.announce('content', 'a');
+    await s.announce('hardlink', 'b', { hlinkTo: Buffer.from(join(s.src, 'a')) });
+    await s.waitSettled(2);
+    appendFileSync(join(s.src, 'b'), ', version 2');
+    const st = statSync(join(s.src, 'b'), { bigint: true });
+    unlinkSync(join(s.src, 'b'));
+    // The shim's fstat at close names b's inode; only b is announced, and b is gone.
+    await s.announce('content', 'b', { stat: { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, mode: Number(st.mode) & 0o7777 } });
+    await s.waitSettled(3);
+    expect(readFileSync(join(s.dst, 'a'), 'utf8')).toBe('version 1, version 2');
+    expect(statSync(join(s.dst, 'b'), { throwIfNoEntry: false })).toBeUndefined();
+  });
+
   for (const renameFirst of [false, true]) {
     it(`ln a b; mv b c: a and c end up one inode (the rename's message applied ${renameFirst ? 'first' : 'second'})`, async () => {
       const s = (h = await startService());
