@@ -51,14 +51,19 @@ describe('hard-link groups stay whole', () => {
     await h?.close();
     h = undefined;
   });
-
-  it('a rewrite announced for one name after a restart reaches the other name too', async () => {
+  /** a and b, one source inode, mirrored as one destination inode. */
+  const mirroredPair = async (): Promise<ServiceHarness> => {
     const s = (h = await startService());
     writeFileSync(join(s.src, 'a'), 'version 1');
     linkSync(join(s.src, 'a'), join(s.src, 'b'));
     await s.announce('content', 'a');
     await s.announce('hardlink', 'b', { hlinkTo: Buffer.from(join(s.src, 'a')) });
     await s.waitSettled(2);
+    return s;
+  };
+
+  it('a rewrite announced for one name after a restart reaches the other name too', async () => {
+    const s = await mirroredPair();
     expect(statSync(join(s.dst, 'b')).ino).toBe(statSync(join(s.dst, 'a')).ino);
     await s.sub.stop();
     await s.sub.start();
@@ -71,12 +76,7 @@ describe('hard-link groups stay whole', () => {
   });
 
   it('a rewrite through a name already gone when its message is applied reaches the other names', async () => {
-    const s = (h = await startService());
-    writeFileSync(join(s.src, 'a'), 'version 1');
-    linkSync(join(s.src, 'a'), join(s.src, 'b'));
-    await s.announce('content', 'a');
-    await s.announce('hardlink', 'b', { hlinkTo: Buffer.from(join(s.src, 'a')) });
-    await s.waitSettled(2);
+    const s = await mirroredPair();
     appendFileSync(join(s.src, 'b'), ', version 2');
     const st = statSync(join(s.src, 'b'), { bigint: true });
     unlinkSync(join(s.src, 'b'));
