@@ -118,6 +118,12 @@ os.close(fd)"`);
       printf 'leaving\\n' > keep; mv keep keep.tmp`);
     // The audit leaves out only `missing` *.tmp names; an `extra` one on the destination would count.
     await converged('tmpnames', 'renamed across the filter');
+    // A listing (here the subtree compare of a directory rename) finds a *.tmp being written: the
+    // subscriber must not copy it, since nothing announces its rename into place or its removal.
+    await inCase('tmpnames', 'mkdir run; echo partial > run/out.dat.tmp; mv run run.2');
+    await converged('tmpnames', 'directory renamed with a *.tmp inside');
+    await inCase('tmpnames', 'printf "done\\n" > run.2/out.dat.tmp; mv run.2/out.dat.tmp run.2/out.dat');
+    await converged('tmpnames', 'the listed *.tmp renamed into place');
   }, 900_000);
 
   it('a rewrite of one member of a hard-link group reaches every member; a replaced member leaves the group', async () => {

@@ -53,6 +53,10 @@ export function forwardConfig(state: SandboxState): Record<string, unknown> {
     winnow: { instances: 1, window_ms: 1000 },
     subscriber: {
       transport: state.transport,
+      // What the agent rejects, as configs/hpc2-subscriber.yaml: a listing (anti-entropy, the subtree
+      // compare of a directory rename) would otherwise copy a *.tmp being written, and nothing
+      // announces its rename into place or its removal.
+      reject: ['*.tmp'],
       ...(state.transport !== 'local' && {
         ssh: {
           host: '127.0.0.1',
