@@ -7,12 +7,12 @@
 //          [--cfg '{"readConcurrency":8}'] [--fsync] [--skip-plain] [--prof PREFIX (writes PREFIX.N.cpuprofile)]
 // Needs `npx tsc -b packages/subscriber packages/sandbox` first.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sftpBatchArgs, writeLargeFiles } from './sftp-fixture.mjs';
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { values: a } = parseArgs({ options: {
   large: { type: 'string', default: '10' }, mb: { type: 'string', default: '100' }, rounds: { type: 'string', default: '3' },
@@ -26,12 +26,11 @@ const work = mkdtempSync(join(tmpdir(), 'hpcm-sftpperf-'));
 let sshd;
 try {
   const src = join(work, 'src'); mkdirSync(src);
-  const chunk = randomBytes(4 << 20);
-  const names = [];
-  for (let i = 0; i < N; i++) { const parts = []; for (let left = BYTES; left > 0; left -= chunk.length) parts.push(left >= chunk.length ? chunk : chunk.subarray(0, left)); writeFileSync(join(src, `L${i}`), Buffer.concat(parts)); names.push(`L${i}`); }
+  const names = Array.from({ length: N }, (_, i) => `L${i}`);
+  writeLargeFiles(src, names, BYTES);
   sshd = await startSshd({ dir: join(work, 'sshd') });
   const ssh = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHostsFile: sshd.knownHostsFile };
-  const sftpArgs = ['-b', '-', '-q', '-F', 'none', ...sshd.sshArgs.slice(2).map(String).map((x) => (x === '-p' ? '-P' : x)), `${ssh.user}@${ssh.host}`];
+  const sftpArgs = sftpBatchArgs(sshd);
   let childCpu = 0;
   const batch = (cmds) => new Promise((ok, ko) => { const c = spawn('bash', ['-c', 'sftp "$@"; rc=$?; times >&2; exit $rc', 'bash', ...sftpArgs], { stdio: ['pipe', 'ignore', 'pipe'] }); let e = ''; c.stderr.on('data', (d) => (e += d)); c.on('close', (code) => { const m = /\n?(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(e.trim()); childCpu = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : NaN; code === 0 ? ok() : ko(new Error(e)); }); c.stdin.end(cmds.join('\n') + '\n'); });
   const t = async (fn) => { const s = performance.now(); await fn(); return (performance.now() - s) / 1000; };

@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sftpBatchArgs, writeLargeFiles } from './sftp-fixture.mjs';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -96,22 +97,18 @@ try {
   mkdirSync(join(src, 'large'), { recursive: true });
   const block = randomBytes(4096);
   for (let i = 0; i < SMALL; i++) writeFileSync(join(src, 'small', `f${i}`), block);
-  const chunk = randomBytes(4 << 20);
-  for (let i = 0; i < LARGE; i++) {
-    const parts = [];
-    for (let left = LARGE_BYTES; left > 0; left -= chunk.length) parts.push(left >= chunk.length ? chunk : chunk.subarray(0, left));
-    writeFileSync(join(src, 'large', `L${i}`), Buffer.concat(parts));
-  }
+  const largeNames = Array.from({ length: LARGE }, (_, i) => `L${i}`);
+  writeLargeFiles(join(src, 'large'), largeNames, LARGE_BYTES);
   const sets = Object.entries({
     small: { dir: join(src, 'small'), names: Array.from({ length: SMALL }, (_, i) => `f${i}`), bytes: SMALL * 4096 },
-    large: { dir: join(src, 'large'), names: Array.from({ length: LARGE }, (_, i) => `L${i}`), bytes: LARGE * LARGE_BYTES },
+    large: { dir: join(src, 'large'), names: largeNames, bytes: LARGE * LARGE_BYTES },
   }).filter(([, { names }]) => names.length > 0);
   sshd = await startSshd({ dir: join(work, 'sshd') });
   const ssh = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHostsFile: sshd.knownHostsFile };
   const sshArgs = [...sshd.sshArgs];
 
   // Plain sftp: one batch of gets; the login is timed apart (in the same round) and subtracted.
-  const sftpArgs = ['-b', '-', '-q', '-F', 'none', ...sshArgs.slice(2).map(String).map((a) => (a === '-p' ? '-P' : a)), `${ssh.user}@${ssh.host}`];
+  const sftpArgs = sftpBatchArgs(sshd);
   const sftpBatch = (cmds) =>
     new Promise((resolveBatch, reject) => {
       const child = spawn('sftp', sftpArgs, { stdio: ['pipe', 'ignore', 'pipe'] });
